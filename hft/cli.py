@@ -1,0 +1,230 @@
+"""`hft` command line: one command per stage of the chain, each with --help."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hft.errors import HftError
+
+app = typer.Typer(
+    help="Dukascopy ticks → Parquet store → Numba engine → Optuna/Ray sweeps → Polars reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+feed_app = typer.Typer(help="The offline Dukascopy-compatible feed.", no_args_is_help=True)
+app.add_typer(feed_app, name="feed")
+
+StoreOpt = Annotated[
+    str, typer.Option("--store", help="fsspec URL of the store: a path or s3://bucket/prefix.")
+]
+StorageOpts = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--storage-option",
+        help="fsspec option key=value (repeatable), e.g. endpoint_url=http://127.0.0.1:9000.",
+    ),
+]
+
+
+def _fail(exc: BaseException) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def symbols(query: Annotated[str, typer.Argument(help="Substring to filter by, e.g. XAU.")] = "") -> None:
+    """List known instruments and their decimal factors."""
+    from hft.data.instruments import all_symbols, get_instrument
+
+    q = query.upper().replace("/", "")
+    for sym in all_symbols():
+        inst = get_instrument(sym)
+        if q in sym or q in inst.name.upper():
+            typer.echo(f"{sym:<14} {inst.name:<16} {inst.decimal_factor}")
+
+
+@app.command()
+def synth(
+    symbol: Annotated[str, typer.Argument(help="Instrument, e.g. XAUUSD.")],
+    start: Annotated[str, typer.Option(help="First UTC day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last UTC day (inclusive), YYYY-MM-DD.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the feed layout into.")] = Path("./feed"),
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 0,
+) -> None:
+    """Write synthetic .bi5 hour files in the feed's folder layout (no internet needed)."""
+    from hft.data.synth import write_synth_feed
+
+    try:
+        summary = write_synth_feed(out, symbol, _day(start, "--start"), _day(end, "--end"), seed=seed)
+    except HftError as exc:
+        _fail(exc)
+    typer.echo(f"synth: {summary}")
+
+
+@feed_app.command("serve")
+def feed_serve(
+    root: Annotated[
+        Path, typer.Argument(help="Folder in the feed layout (SYMBOL/YYYY/MM/DD/HHh_ticks.bi5).")
+    ],
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 = any free port).")] = 8765,
+    latency_ms: Annotated[float, typer.Option(help="Added latency per request.")] = 0.0,
+    error_rate: Annotated[float, typer.Option(help="Fraction of requests answered 503.")] = 0.0,
+    throttle_rate: Annotated[float, typer.Option(help="Fraction answered 429.")] = 0.0,
+    truncate_rate: Annotated[float, typer.Option(help="Fraction of bodies cut in half.")] = 0.0,
+    empty_rate: Annotated[float, typer.Option(help="Fraction of empty 200 bodies.")] = 0.0,
+    fail_first: Annotated[int, typer.Option(help="Answer 503 to the first N requests of each path.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the fault injection.")] = 0,
+) -> None:
+    """Serve a feed folder over HTTP in both the .bi5 and the JSON-API layouts."""
+    from hft.data.feed import FeedFaults, serve_forever
+
+    try:
+        faults = FeedFaults(
+            latency_ms=latency_ms,
+            error_rate=error_rate,
+            throttle_rate=throttle_rate,
+            truncate_rate=truncate_rate,
+            empty_rate=empty_rate,
+            fail_first=fail_first,
+            seed=seed,
+        )
+    except ValueError as exc:
+        _fail(exc)
+    serve_forever(root, host, port, faults)
+
+
+@app.command()
+def ingest(
+    symbol: Annotated[str, typer.Argument(help="Instrument, e.g. XAUUSD.")],
+    start: Annotated[str, typer.Option(help="First UTC day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last UTC day (inclusive), YYYY-MM-DD.")],
+    store: StoreOpt = "./data",
+    source: Annotated[str, typer.Option(help="bi5 (classic hourly files) or json (newer tick API).")] = "bi5",
+    feed_url: Annotated[
+        str | None, typer.Option(help="Feed root; default $HFT_FEED_URL or Dukascopy's public one.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Days in flight at once (0 = one per Ray CPU).")] = 0,
+    concurrency: Annotated[int, typer.Option(help="HTTP requests in flight per worker.")] = 4,
+    address: Annotated[
+        str | None, typer.Option(help="Join this Ray cluster instead of starting one.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Fetch again days already stored.")] = False,
+    storage_option: StorageOpts = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Download, validate and store ticks as Parquet, one Ray task per day of hours."""
+    from hft.ingest.pipeline import ingest as run_ingest
+    from hft.ingest.pipeline import make_config
+    from hft.store.fs import parse_storage_options
+
+    try:
+        cfg = make_config(
+            symbol=symbol,
+            start=_day(start, "--start"),
+            end=_day(end, "--end"),
+            store=store,
+            source=source,
+            feed_url=feed_url,
+            workers=workers,
+            concurrency=concurrency,
+            address=address,
+            force=force,
+            storage_options=parse_storage_options(storage_option),
+        )
+        report = run_ingest(cfg, progress=not quiet)
+    except HftError as exc:
+        _fail(exc)
+    _print_ingest(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_ingest(report) -> None:
+    cfg = report.config
+    written = [d for d in report.days if not d.skipped]
+    rate = report.fetched_ticks / report.seconds if report.seconds else 0.0
+    typer.echo(
+        f"ingest {cfg.symbol} {cfg.start}..{cfg.end} → {cfg.store}: {len(written)} day(s) written, "
+        f"{len(report.days) - len(written)} already stored; {report.rows:,} ticks in written days; "
+        f"{report.fetched_ticks:,} fetched in {report.seconds:.1f}s ({rate:,.0f} ticks/s)"
+    )
+    dropped = {k: v for k, v in report.dropped().items() if v}
+    if dropped:
+        typer.echo(f"dropped ticks: {dropped}")
+    for status in ("failed", "suspect_empty"):
+        hours = report.hours(status)
+        if hours:
+            typer.secho(f"{len(hours)} hour(s) {status}: {', '.join(hours[:20])}", fg="yellow", err=True)
+            for d in report.days:
+                for h in d.by_status(status):
+                    typer.echo(f"  {d.day}T{h}: {d.hours[h].get('error', '')}", err=True)
+    if not report.ok:
+        typer.echo("rerun the same command to fetch only the missing hours", err=True)
+
+
+@app.command("store")
+def store_summary(
+    store: StoreOpt = "./data",
+    symbol: Annotated[str | None, typer.Option(help="Only this symbol.")] = None,
+    storage_option: StorageOpts = None,
+) -> None:
+    """Summarise what the store holds: days, ticks and hour statuses per symbol."""
+    from hft.store.fs import open_store, parse_storage_options
+    from hft.store.summary import summarise
+
+    try:
+        st = open_store(store, parse_storage_options(storage_option))
+        rows = summarise(st, symbol)
+    except HftError as exc:
+        _fail(exc)
+    if not rows:
+        typer.echo(f"{st.uri('ticks')}: no tick partitions")
+        return
+    for r in rows:
+        typer.echo(
+            f"{r['symbol']:<10} {r['first']}..{r['last']}  {r['days']:>4} days  {r['rows']:>12,} ticks  "
+            f"hours ok={r['ok']} empty={r['empty']} failed={r['failed']} suspect={r['suspect_empty']}"
+        )
+    typer.echo(f"under {st.uri('ticks')}")
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Where the synthetic feed and the store go.")] = Path("."),
+    days: Annotated[int, typer.Option(help="Days of synthetic XAU/USD.", min=1, max=31)] = 7,
+) -> None:
+    """Offline end to end on embedded defaults: synth → feed on 127.0.0.1 → Ray ingest → store."""
+    from hft.demo import run_demo
+
+    try:
+        run_demo(workdir, days=days)
+    except HftError as exc:
+        _fail(exc)
+
+
+def _day(value: str, opt: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        from hft.errors import ConfigError
+
+        raise ConfigError(f"{opt} {value!r}: expected a date YYYY-MM-DD") from None
+
+
+def main() -> None:  # pragma: no cover - console entry
+    try:
+        app()
+    except HftError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,207 @@
+"""The ingest driver: plan the days, fan them out as Ray tasks, report what was stored."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hft.data.instruments import get_instrument
+from hft.data.sources import SOURCES, feed_base_url, get_source
+from hft.errors import ConfigError
+from hft.ingest.day import DONE_STATUSES, DayResult, DayTask, ingest_day
+from hft.store.fs import open_store
+from hft.store.ticks import read_manifest
+
+__all__ = ["IngestConfig", "IngestReport", "ingest"]
+
+
+class IngestConfig(BaseModel):
+    """What to ingest; validated before any Ray process starts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    symbol: str
+    start: date
+    end: date
+    store: str = "./data"
+    source: str = "bi5"
+    feed_url: str | None = None
+    workers: int = Field(default=0, ge=0, le=1024)  # 0 = one per CPU of the Ray cluster
+    concurrency: int = Field(default=4, ge=1, le=64)  # requests in flight per task
+    force: bool = False
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+    address: str | None = None
+    attempts: int = Field(default=6, ge=1, le=50)
+    timeout_s: float = Field(default=20.0, gt=0)
+    backoff_s: float = Field(default=0.25, ge=0)
+
+    @field_validator("symbol")
+    @classmethod
+    def _known_symbol(cls, v: str) -> str:
+        return get_instrument(v).symbol  # UnknownSymbolError suggests close names
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, v: str) -> str:
+        if v not in SOURCES:
+            raise ValueError(f"unknown source {v!r}; choose one of {', '.join(SOURCES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _range(self) -> IngestConfig:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        if (self.end - self.start).days > 366 * 30:
+            raise ValueError("date range longer than 30 years; split it")
+        return self
+
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+
+@dataclass
+class IngestReport:
+    config: IngestConfig
+    days: list[DayResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return sum(d.rows for d in self.days)
+
+    @property
+    def fetched_ticks(self) -> int:
+        return sum(d.fetched_ticks for d in self.days)
+
+    def hours(self, status: str) -> list[str]:
+        return [f"{d.day.isoformat()}T{h}" for d in self.days for h in d.by_status(status)]
+
+    @property
+    def failed(self) -> list[str]:
+        return self.hours("failed")
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.hours("suspect_empty")
+
+    def dropped(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for d in self.days:
+            for k, v in d.dropped.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+
+def _is_complete(manifest: dict | None, day: date, now: datetime) -> bool:
+    if not manifest:
+        return False
+    hours = manifest.get("hours", {})
+    for h in range(24):
+        start = datetime(day.year, day.month, day.day, h, tzinfo=UTC)
+        if start + timedelta(hours=1) > now:
+            continue  # not due yet
+        if hours.get(f"{h:02d}", {}).get("status") not in DONE_STATUSES:
+            return False
+    return True
+
+
+def _run_task(task: DayTask) -> DayResult:
+    import ray
+
+    result = ingest_day(task)
+    result.node_id = ray.get_runtime_context().get_node_id()
+    return result
+
+
+def ingest(config: IngestConfig, *, progress: bool = True) -> IngestReport:
+    """Ingest `config`'s days; days already complete in the store are skipped unless forced."""
+    import ray
+
+    from hft.rayenv import init_ray
+
+    t0 = time.perf_counter()
+    store = open_store(config.store, config.storage_options)
+    source = get_source(config.source)
+    base = feed_base_url(source, config.feed_url)
+    now = datetime.now(UTC)
+    report = IngestReport(config)
+    todo: list[date] = []
+    for day in config.days():
+        if not config.force and _is_complete(read_manifest(store, config.symbol, day), day, now):
+            report.days.append(DayResult(config.symbol, day, skipped=True))
+        else:
+            todo.append(day)
+    if not todo:
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    init_ray(config.address, num_cpus=config.workers or None)
+    max_in_flight = config.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    remote = ray.remote(num_cpus=1, max_retries=3)(_run_task)
+    now_ms = int(now.timestamp() * 1000)
+    tasks = [
+        DayTask(
+            symbol=config.symbol,
+            day=day,
+            store=config.store,
+            base_url=base,
+            source=config.source,
+            storage_options=config.storage_options,
+            force=config.force,
+            concurrency=config.concurrency,
+            attempts=config.attempts,
+            timeout_s=config.timeout_s,
+            backoff_s=config.backoff_s,
+            now_ms=now_ms,
+        )
+        for day in todo
+    ]
+    bar = _progress(len(tasks), progress)
+    pending: list[Any] = []
+    ticks = 0
+    try:
+        while tasks or pending:
+            while tasks and len(pending) < max_in_flight:
+                pending.append(remote.remote(tasks.pop(0)))
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                res: DayResult = ray.get(ref)
+                report.days.append(res)
+                ticks += res.fetched_ticks
+                if bar is not None:
+                    elapsed = max(time.perf_counter() - t0, 1e-9)
+                    bar.set_postfix(
+                        hours_ok=len(report.hours("ok")) + len(report.hours("empty")),
+                        failed=len(report.failed),
+                        ticks_s=f"{ticks / elapsed:,.0f}",
+                    )
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    report.days.sort(key=lambda d: d.day)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="day", desc="ingest", dynamic_ncols=True)
+
+
+def make_config(**kwargs: Any) -> IngestConfig:
+    """Build an IngestConfig, turning pydantic's errors into one ConfigError naming the fields."""
+    from pydantic import ValidationError
+
+    try:
+        return IngestConfig(**kwargs)
+    except ValidationError as exc:
+        msgs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid ingest options: {msgs}") from None

@@ -1,0 +1,217 @@
+"""The tick layout: `ticks/symbol=SYM/date=YYYY-MM-DD/ticks.parquet` plus `_manifest.json`.
+
+One file per UTC day keeps partitions few and row groups streamable; the manifest, written after the
+data, is the commit record: an hour counts as stored only when the manifest says so.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hft.data.ticks import TICK_DTYPE
+from hft.errors import StoreError
+from hft.store.fs import Store, open_store
+
+__all__ = [
+    "TICK_SCHEMA",
+    "ROW_GROUP_ROWS",
+    "partition_parts",
+    "write_day",
+    "read_manifest",
+    "read_day",
+    "read_ticks",
+    "iter_tick_batches",
+    "list_days",
+]
+
+TICK_SCHEMA = pa.schema(
+    [
+        ("ts", pa.timestamp("ms", tz="UTC")),
+        ("bid", pa.float64()),
+        ("ask", pa.float64()),
+        ("bid_volume", pa.float32()),
+        ("ask_volume", pa.float32()),
+        ("mid", pa.float64()),
+        ("spread", pa.float64()),
+    ]
+)
+#: ~5 MB of decoded columns per row group: small enough to stream, large enough to scan fast.
+ROW_GROUP_ROWS = 131_072
+DATA_FILE = "ticks.parquet"
+MANIFEST_FILE = "_manifest.json"
+
+
+def partition_parts(symbol: str, day: date) -> tuple[str, str, str]:
+    return ("ticks", f"symbol={symbol}", f"date={day.isoformat()}")
+
+
+def _table(ticks: np.ndarray) -> pa.Table:
+    bid, ask = ticks["bid"], ticks["ask"]
+    return pa.Table.from_arrays(
+        [
+            pa.array(ticks["ts"], type=pa.int64()).cast(TICK_SCHEMA.field("ts").type),
+            pa.array(bid),
+            pa.array(ask),
+            pa.array(ticks["bid_volume"]),
+            pa.array(ticks["ask_volume"]),
+            pa.array((bid + ask) * 0.5),
+            pa.array(ask - bid),
+        ],
+        schema=TICK_SCHEMA,
+    )
+
+
+def write_day(
+    store: str | Store,
+    symbol: str,
+    day: date,
+    ticks: np.ndarray,
+    manifest: dict[str, Any] | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> str:
+    """Publish one day's sorted ticks, then its manifest; returns the data file's URI."""
+    st = open_store(store, storage_options)
+    if ticks.dtype != TICK_DTYPE:
+        raise TypeError(f"ticks must have TICK_DTYPE, got {ticks.dtype}")
+    if ticks.size > 1 and (np.diff(ticks["ts"]) < 0).any():
+        raise ValueError(f"{symbol} {day}: ticks must be sorted by ts before writing")
+    buf = io.BytesIO()
+    pq.write_table(
+        _table(ticks),
+        buf,
+        compression="zstd",
+        row_group_size=ROW_GROUP_ROWS,
+        write_statistics=["ts"],
+    )
+    parts = partition_parts(symbol, day)
+    st.write_bytes(buf.getvalue(), *parts, DATA_FILE)
+    doc = {"symbol": symbol, "date": day.isoformat(), "rows": int(ticks.size), **(manifest or {})}
+    st.write_bytes(json.dumps(doc, indent=1, sort_keys=True).encode(), *parts, MANIFEST_FILE)
+    return st.uri(*parts, DATA_FILE)
+
+
+def read_manifest(
+    store: str | Store, symbol: str, day: date, storage_options: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    st = open_store(store, storage_options)
+    parts = partition_parts(symbol, day)
+    try:
+        raw = st.read_bytes(*parts, MANIFEST_FILE)
+    except FileNotFoundError:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return None  # a damaged manifest means "not committed": the day is fetched again
+
+
+def _parquet_file(st: Store, symbol: str, day: date) -> pq.ParquetFile | None:
+    path = st.path(*partition_parts(symbol, day), DATA_FILE)
+    try:
+        fh = st.fs.open(path, "rb")
+    except FileNotFoundError:
+        return None
+    try:
+        return pq.ParquetFile(fh)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise StoreError(
+            f"{st.uri(*partition_parts(symbol, day), DATA_FILE)}: not a readable Parquet file: {exc}"
+        ) from exc
+
+
+def _to_numpy(batch: pa.RecordBatch | pa.Table, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for name in columns:
+        col = batch.column(name)
+        if name == "ts":
+            col = col.cast(pa.int64())
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
+        out[name] = col.to_numpy(zero_copy_only=False)
+    return out
+
+
+def read_day(
+    store: str | Store, symbol: str, day: date, storage_options: dict[str, Any] | None = None
+) -> np.ndarray | None:
+    """A stored day as a TICK_DTYPE array (None when the partition does not exist)."""
+    st = open_store(store, storage_options)
+    pf = _parquet_file(st, symbol, day)
+    if pf is None:
+        return None
+    cols = _to_numpy(pf.read(columns=list(TICK_DTYPE.names)), TICK_DTYPE.names)
+    out = np.empty(len(cols["ts"]), dtype=TICK_DTYPE)
+    for name in TICK_DTYPE.names:
+        out[name] = cols[name]
+    return out
+
+
+def list_days(store: str | Store, symbol: str, storage_options: dict[str, Any] | None = None) -> list[date]:
+    st = open_store(store, storage_options)
+    days = []
+    for name in st.listdir("ticks", f"symbol={symbol}"):
+        if name.startswith("date="):
+            try:
+                days.append(date.fromisoformat(name[5:]))
+            except ValueError:
+                continue
+    return sorted(days)
+
+
+def _days(start: date, end: date) -> Iterator[date]:
+    for i in range((end - start).days + 1):
+        yield start + timedelta(days=i)
+
+
+def iter_tick_batches(
+    store: str | Store,
+    symbol: str,
+    start: date,
+    end: date,
+    columns: Sequence[str] = ("ts", "bid", "ask"),
+    storage_options: dict[str, Any] | None = None,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Row groups of the stored days in [start, end], in time order, as NumPy columns (ts int64 ms).
+
+    Only the named columns and the days in range are read, one row group at a time.
+    """
+    if end < start:
+        raise StoreError(f"{symbol}: empty date range {start} .. {end}")
+    st = open_store(store, storage_options)
+    unknown = set(columns) - set(TICK_SCHEMA.names)
+    if unknown:
+        raise StoreError(f"unknown tick column(s) {sorted(unknown)}; stored columns: {TICK_SCHEMA.names}")
+    found = False
+    for day in _days(start, end):
+        pf = _parquet_file(st, symbol, day)
+        if pf is None:
+            continue
+        found = True
+        for i in range(pf.num_row_groups):
+            yield _to_numpy(pf.read_row_group(i, columns=list(columns)), columns)
+    if not found:
+        raise StoreError(
+            f"no tick partitions for {symbol} between {start} and {end} in {st.uri('ticks')} "
+            f"(run `hft ingest {symbol} --start {start} --end {end} --store {st.url}`)"
+        )
+
+
+def read_ticks(
+    store: str | Store,
+    symbol: str,
+    start: date,
+    end: date,
+    storage_options: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """All stored ticks in range as one TICK_DTYPE array (for tests and small ranges)."""
+    st = open_store(store, storage_options)
+    days = [d for d in (read_day(st, symbol, day) for day in _days(start, end)) if d is not None]
+    return np.concatenate(days) if days else np.empty(0, dtype=TICK_DTYPE)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DUKASCOPY = FIXTURES / "dukascopy"
+
+
+@pytest.fixture(scope="session")
+def dukascopy_dir() -> Path:
+    """Real Dukascopy hour files in the feed's own layout (copied from ../shared/data/dukascopy)."""
+    return DUKASCOPY
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A real S3-protocol server (moto) on 127.0.0.1 for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_store(moto_endpoint, request):
+    """(url, storage_options) of a fresh bucket on the moto server."""
+    import uuid
+
+    import boto3
+
+    opts = {"endpoint_url": moto_endpoint, "key": "testing", "secret": "testing"}
+    bucket = f"hft-{uuid.uuid4().hex[:12]}"
+    boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/store", opts
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_store(request, tmp_path):
+    """The same contract tests run against a local folder and against S3 (moto)."""
+    if request.param == "local":
+        return str(tmp_path / "store"), {}
+    return request.getfixturevalue("s3_store")

@@ -1,0 +1,91 @@
+"""The `hft` command as a user runs it: subprocesses, real Ray, a kill in the middle."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+
+import numpy as np
+import pytest
+
+from hft.data.feed import FeedFaults, FeedServer
+from hft.store import list_days, read_manifest, read_ticks
+
+from .conftest import SYNTH_END, SYNTH_START
+from .test_ingest_e2e import _feed_ticks
+
+HFT = [sys.executable, "-m", "hft.cli"]
+
+
+def _run(*args, **kw):
+    return subprocess.run([*HFT, *args], capture_output=True, text=True, timeout=300, **kw)
+
+
+@pytest.mark.parametrize(
+    "cmd", [[], ["symbols"], ["synth"], ["feed", "serve"], ["ingest"], ["store"], ["demo"], ["run"]]
+)
+def test_every_command_has_help(cmd):
+    res = _run(*cmd, "--help")
+    assert res.returncode == 0, res.stderr
+    assert "Usage" in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "XAUSD", "--start", "2024-01-01", "--end", "2024-01-02"], "did you mean"),
+        (["ingest", "XAUUSD", "--start", "2024-01-05", "--end", "2024-01-02"], "before start"),
+        (["ingest", "XAUUSD", "--start", "2024-13-01", "--end", "2024-01-02"], "--start '2024-13-01'"),
+        (["ingest", "XAUUSD", "--start", "2024-01-01", "--end", "2024-01-01", "--source", "x"], "source"),
+        (["ingest", "XAUUSD", "--start", "2024-01-01", "--end", "2024-01-01", "--storage-option", "k"], "key="),
+    ],
+)
+def test_bad_ingest_options_fail_before_any_work(args, message, tmp_path):
+    res = _run(*args, "--store", str(tmp_path / "s"))
+    assert res.returncode == 2
+    assert message in res.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_symbols_lists_decimal_factors():
+    res = _run("symbols", "XAU")
+    assert res.returncode == 0
+    assert any(line.split()[:3] == ["XAUUSD", "XAU/USD", "1000"] for line in res.stdout.splitlines())
+
+
+@pytest.mark.slow
+def test_killed_ingest_resumes_with_nothing_lost_or_duplicated(synth_feed, tmp_path):
+    store = tmp_path / "store"
+    args = ["ingest", "XAUUSD", "--start", str(SYNTH_START), "--end", str(SYNTH_END), "--store", str(store)]
+    # slow feed: one day in flight at a time, so the kill lands between and inside days
+    with FeedServer(synth_feed, faults=FeedFaults(latency_ms=150)) as server:
+        proc = subprocess.Popen(
+            [*HFT, *args, "--feed-url", server.url, "--workers", "1", "--concurrency", "2", "--quiet"],
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.time() + 240
+            while not list_days(str(store), "XAUUSD") and time.time() < deadline:
+                time.sleep(0.2)
+            assert list_days(str(store), "XAUUSD"), "no day was written before the deadline"
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)  # the driver and every Ray process it started
+            proc.wait(30)
+    partial = list_days(str(store), "XAUUSD")
+    assert 1 <= len(partial) < 4
+
+    with FeedServer(synth_feed) as server:
+        res = _run(*args, "--feed-url", server.url, "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert f"{len(partial)} already stored" in res.stdout or "already stored" in res.stdout
+    stored = read_ticks(str(store), "XAUUSD", SYNTH_START, SYNTH_END)
+    expected = _feed_ticks(synth_feed, "XAUUSD", SYNTH_START, SYNTH_END, 1000)
+    np.testing.assert_array_equal(stored, expected)
+    assert all(read_manifest(str(store), "XAUUSD", d) for d in list_days(str(store), "XAUUSD"))
+    assert list_days(str(store), "XAUUSD")[0] == date(2024, 3, 8)
