@@ -56,12 +56,15 @@ def synth(
     end: Annotated[str, typer.Option(help="Last UTC day (inclusive), YYYY-MM-DD.")],
     out: Annotated[Path, typer.Option(help="Folder to write the feed layout into.")] = Path("./feed"),
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 0,
+    activity: Annotated[float, typer.Option(help="Tick-rate multiplier (1 = realistic).", min=0.001)] = 1.0,
 ) -> None:
     """Write synthetic .bi5 hour files in the feed's folder layout (no internet needed)."""
     from hft.data.synth import write_synth_feed
 
     try:
-        summary = write_synth_feed(out, symbol, _day(start, "--start"), _day(end, "--end"), seed=seed)
+        summary = write_synth_feed(
+            out, symbol, _day(start, "--start"), _day(end, "--end"), seed=seed, activity=activity
+        )
     except HftError as exc:
         _fail(exc)
     typer.echo(f"synth: {summary}")
@@ -86,7 +89,7 @@ def feed_serve(
     from hft.data.feed import FeedFaults, serve_forever
 
     try:
-        faults = FeedFaults(
+        faults = FeedFaults.checked(
             latency_ms=latency_ms,
             error_rate=error_rate,
             throttle_rate=throttle_rate,
@@ -95,9 +98,9 @@ def feed_serve(
             fail_first=fail_first,
             seed=seed,
         )
-    except ValueError as exc:
+        serve_forever(root, host, port, faults)
+    except HftError as exc:
         _fail(exc)
-    serve_forever(root, host, port, faults)
 
 
 @app.command()
@@ -116,6 +119,9 @@ def ingest(
         str | None, typer.Option(help="Join this Ray cluster instead of starting one.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Fetch again days already stored.")] = False,
+    recheck_suspect: Annotated[
+        bool, typer.Option(help="Fetch again hours an earlier run flagged suspect_empty.")
+    ] = False,
     storage_option: StorageOpts = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
@@ -136,6 +142,7 @@ def ingest(
             concurrency=concurrency,
             address=address,
             force=force,
+            recheck_suspect=recheck_suspect,
             storage_options=parse_storage_options(storage_option),
         )
         report = run_ingest(cfg, progress=not quiet)
@@ -149,23 +156,30 @@ def ingest(
 def _print_ingest(report) -> None:
     cfg = report.config
     written = [d for d in report.days if not d.skipped]
-    rate = report.fetched_ticks / report.seconds if report.seconds else 0.0
+    rate = report.ticks_per_second
     typer.echo(
         f"ingest {cfg.symbol} {cfg.start}..{cfg.end} → {cfg.store}: {len(written)} day(s) written, "
         f"{len(report.days) - len(written)} already stored; {report.rows:,} ticks in written days; "
-        f"{report.fetched_ticks:,} fetched in {report.seconds:.1f}s ({rate:,.0f} ticks/s)"
+        f"{report.fetched_ticks:,} fetched in {report.seconds:.1f}s ({rate:,.0f} ticks/s after Ray start-up)"
     )
     dropped = {k: v for k, v in report.dropped().items() if v}
     if dropped:
         typer.echo(f"dropped ticks: {dropped}")
-    for status in ("failed", "suspect_empty"):
-        hours = report.hours(status)
-        if hours:
-            typer.secho(f"{len(hours)} hour(s) {status}: {', '.join(hours[:20])}", fg="yellow", err=True)
-            for d in report.days:
-                for h in d.by_status(status):
-                    typer.echo(f"  {d.day}T{h}: {d.hours[h].get('error', '')}", err=True)
-    if not report.ok:
+    suspect = report.hours("suspect_empty")
+    if suspect:
+        typer.secho(
+            f"note: {len(suspect)} hour(s) came back empty between hours with ticks, were fetched again and "
+            f"are stored as empty, flagged suspect_empty (daily breaks look like this; "
+            f"--recheck-suspect fetches them again): {', '.join(suspect[:12])}",
+            fg="yellow",
+            err=True,
+        )
+    failed = report.failed
+    if failed:
+        typer.secho(f"{len(failed)} hour(s) failed:", fg="red", err=True)
+        for d in report.days:
+            for h in d.by_status("failed"):
+                typer.echo(f"  {d.day}T{h}: {d.hours[h].get('error', '')}", err=True)
         typer.echo("rerun the same command to fetch only the missing hours", err=True)
 
 
@@ -207,6 +221,15 @@ def demo(
         run_demo(workdir, days=days)
     except HftError as exc:
         _fail(exc)
+
+
+def _register_run() -> None:
+    from hft.backtest.cli import run
+
+    app.command("run")(run)
+
+
+_register_run()
 
 
 def _day(value: str, opt: str) -> date:

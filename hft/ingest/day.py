@@ -27,7 +27,13 @@ from hft.store.ticks import read_day, read_manifest, write_day
 __all__ = ["DayTask", "DayResult", "ingest_day", "DONE_STATUSES"]
 
 #: Hour statuses that count as stored; anything else is fetched again on the next run.
-DONE_STATUSES = frozenset({"ok", "empty"})
+#: `suspect_empty` (empty between hours with ticks, still empty after refetching: a daily break, or a
+#: feed glitch) counts as stored but is flagged; `recheck_suspect` fetches those hours again.
+DONE_STATUSES = frozenset({"ok", "empty", "suspect_empty"})
+
+
+def done_statuses(recheck_suspect: bool) -> frozenset[str]:
+    return DONE_STATUSES - {"suspect_empty"} if recheck_suspect else DONE_STATUSES
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class DayTask:
     source: str = "bi5"
     storage_options: dict[str, Any] = field(default_factory=dict)
     force: bool = False
+    recheck_suspect: bool = False
     concurrency: int = 4  # requests in flight from this task
     attempts: int = 6
     timeout_s: float = 20.0
@@ -58,6 +65,7 @@ class DayResult:
     bytes_in: int = 0
     retries: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of this task's process (all threads): ticks per core
     hours: dict[str, dict[str, Any]] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
     node_id: str | None = None
@@ -88,7 +96,7 @@ def _fetch_hour(client: FeedClient, task: DayTask, hour: datetime) -> tuple[np.n
 
 
 def ingest_day(task: DayTask) -> DayResult:
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     inst = get_instrument(task.symbol)
     store = open_store(task.store, task.storage_options)
     result = DayResult(inst.symbol, task.day)
@@ -99,7 +107,8 @@ def ingest_day(task: DayTask) -> DayResult:
 
     manifest = None if task.force else read_manifest(store, inst.symbol, task.day)
     old_hours: dict[str, dict] = (manifest or {}).get("hours", {})
-    keep = {k for k, v in old_hours.items() if v.get("status") in DONE_STATUSES}
+    done = done_statuses(task.recheck_suspect)
+    keep = {k for k, v in old_hours.items() if v.get("status") in done}
     todo = [h for k, h in due.items() if k not in keep]
     if not todo and manifest is not None:
         result.skipped, result.rows, result.hours = True, int(manifest.get("rows", 0)), old_hours
@@ -158,12 +167,13 @@ def ingest_day(task: DayTask) -> DayResult:
         },
     )
     result.seconds = time.perf_counter() - t0
+    result.cpu_seconds = time.process_time() - cpu0
     return result
 
 
 def _recheck_suspect_empties(client, task, fetched_keys, due, by_hour, records, result) -> None:
-    """An empty hour between two hours with ticks is fetched again; if it stays empty it is flagged
-    `suspect_empty` (stored as empty, but fetched again on the next run), never silently accepted."""
+    """An empty hour between two hours with ticks is fetched again; if it stays empty it is stored
+    as empty but flagged `suspect_empty` in the manifest and the report, never silently accepted."""
 
     def has_ticks(h: int) -> bool:
         arr = by_hour.get(f"{h:02d}")

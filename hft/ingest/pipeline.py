@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from hft.data.instruments import get_instrument
 from hft.data.sources import SOURCES, feed_base_url, get_source
 from hft.errors import ConfigError
-from hft.ingest.day import DONE_STATUSES, DayResult, DayTask, ingest_day
+from hft.ingest.day import DayResult, DayTask, done_statuses, ingest_day
 from hft.store.fs import open_store
 from hft.store.ticks import read_manifest
 
@@ -33,6 +33,7 @@ class IngestConfig(BaseModel):
     workers: int = Field(default=0, ge=0, le=1024)  # 0 = one per CPU of the Ray cluster
     concurrency: int = Field(default=4, ge=1, le=64)  # requests in flight per task
     force: bool = False
+    recheck_suspect: bool = False  # fetch again hours flagged suspect_empty by an earlier run
     storage_options: dict[str, Any] = Field(default_factory=dict)
     address: str | None = None
     attempts: int = Field(default=6, ge=1, le=50)
@@ -67,7 +68,20 @@ class IngestConfig(BaseModel):
 class IngestReport:
     config: IngestConfig
     days: list[DayResult] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole call
+    startup_seconds: float = 0.0  # planning and starting or joining Ray
+
+    @property
+    def ticks_per_second(self) -> float:
+        """Fetched ticks per second of work, Ray's start-up excluded."""
+        busy = self.seconds - self.startup_seconds
+        return self.fetched_ticks / busy if busy > 0 else 0.0
+
+    @property
+    def ticks_per_cpu_second(self) -> float:
+        """Fetched ticks per CPU-second spent in the ingest tasks: throughput per core."""
+        cpu = sum(d.cpu_seconds for d in self.days)
+        return self.fetched_ticks / cpu if cpu > 0 else 0.0
 
     @property
     def rows(self) -> int:
@@ -86,7 +100,8 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.hours("suspect_empty")
+        """No hour failed. Suspect empty hours are warnings: daily breaks look the same."""
+        return not self.failed
 
     def dropped(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -96,7 +111,7 @@ class IngestReport:
         return out
 
 
-def _is_complete(manifest: dict | None, day: date, now: datetime) -> bool:
+def _is_complete(manifest: dict | None, day: date, now: datetime, done: frozenset[str]) -> bool:
     if not manifest:
         return False
     hours = manifest.get("hours", {})
@@ -104,7 +119,7 @@ def _is_complete(manifest: dict | None, day: date, now: datetime) -> bool:
         start = datetime(day.year, day.month, day.day, h, tzinfo=UTC)
         if start + timedelta(hours=1) > now:
             continue  # not due yet
-        if hours.get(f"{h:02d}", {}).get("status") not in DONE_STATUSES:
+        if hours.get(f"{h:02d}", {}).get("status") not in done:
             return False
     return True
 
@@ -130,8 +145,9 @@ def ingest(config: IngestConfig, *, progress: bool = True) -> IngestReport:
     now = datetime.now(UTC)
     report = IngestReport(config)
     todo: list[date] = []
+    done = done_statuses(config.recheck_suspect)
     for day in config.days():
-        if not config.force and _is_complete(read_manifest(store, config.symbol, day), day, now):
+        if not config.force and _is_complete(read_manifest(store, config.symbol, day), day, now, done):
             report.days.append(DayResult(config.symbol, day, skipped=True))
         else:
             todo.append(day)
@@ -140,8 +156,14 @@ def ingest(config: IngestConfig, *, progress: bool = True) -> IngestReport:
         return report
 
     init_ray(config.address, num_cpus=config.workers or None)
-    max_in_flight = config.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    remote = ray.remote(num_cpus=1, max_retries=3)(_run_task)
+    slots = config.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    max_in_flight = 2 * slots  # one queued behind each running task: no idle gap between days
+    # `workers` caps the days running at once: each task asks for the cluster's CPUs / workers.
+    cpus = max(1.0, float(ray.cluster_resources().get("CPU", 1)))
+    per_task = cpus / config.workers if config.workers else 1.0
+    per_task = per_task if per_task < 1 else float(int(per_task))  # Ray: > 1 must be whole
+    remote = ray.remote(num_cpus=per_task, max_retries=3)(_run_task)
+    report.startup_seconds = time.perf_counter() - t0
     now_ms = int(now.timestamp() * 1000)
     tasks = [
         DayTask(
@@ -152,6 +174,7 @@ def ingest(config: IngestConfig, *, progress: bool = True) -> IngestReport:
             source=config.source,
             storage_options=config.storage_options,
             force=config.force,
+            recheck_suspect=config.recheck_suspect,
             concurrency=config.concurrency,
             attempts=config.attempts,
             timeout_s=config.timeout_s,

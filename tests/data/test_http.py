@@ -28,7 +28,9 @@ def test_retries_transient_503_then_returns_the_exact_bytes(dukascopy_dir):
 def test_gives_up_naming_the_hour_url_and_last_status(dukascopy_dir):
     with FeedServer(dukascopy_dir, faults=FeedFaults(error_rate=1.0)) as server:
         client = FeedClient(RetryPolicy(attempts=3, backoff_s=0.01, timeout_s=5))
-        with pytest.raises(FeedError, match=r"BTCUSD 2023-02-20T12: http://.* still failing after 3 tries: HTTP 503"):
+        with pytest.raises(
+            FeedError, match=r"BTCUSD 2023-02-20T12: http://.* still failing after 3 tries: HTTP 503"
+        ):
             client.get(server.url + HOUR, "BTCUSD 2023-02-20T12")
     assert client.retries == 2
 
@@ -36,7 +38,7 @@ def test_gives_up_naming_the_hour_url_and_last_status(dukascopy_dir):
 def test_404_is_not_retried(dukascopy_dir):
     with FeedServer(dukascopy_dir) as server:
         client = FeedClient(FAST)
-        with pytest.raises(NotFound, match="XAUUSD 2030-01-01T00: .* 404"):
+        with pytest.raises(NotFound, match=r"XAUUSD 2030-01-01T00: .* 404"):
             client.get(server.url + "/XAUUSD/2030/00/01/00h_ticks.bi5", "XAUUSD 2030-01-01T00")
     assert client.retries == 0
 
@@ -70,7 +72,7 @@ def test_backoff_is_exponential_with_full_jitter_and_capped():
     for attempt in range(8):
         ceiling = min(3.0, 0.5 * 2**attempt)
         delays = [policy.delay(attempt, rng) for _ in range(200)]
-        assert 0 <= min(delays) and max(delays) <= ceiling
+        assert min(delays) >= 0 and max(delays) <= ceiling
         assert max(delays) > ceiling * 0.8  # jitter spans the whole window
     assert policy.delay(0, rng, retry_after="2") == 2.0
     assert policy.delay(0, rng, retry_after="60") == 3.0

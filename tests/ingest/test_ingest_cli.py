@@ -41,7 +41,10 @@ def test_every_command_has_help(cmd):
         (["ingest", "XAUUSD", "--start", "2024-01-05", "--end", "2024-01-02"], "before start"),
         (["ingest", "XAUUSD", "--start", "2024-13-01", "--end", "2024-01-02"], "--start '2024-13-01'"),
         (["ingest", "XAUUSD", "--start", "2024-01-01", "--end", "2024-01-01", "--source", "x"], "source"),
-        (["ingest", "XAUUSD", "--start", "2024-01-01", "--end", "2024-01-01", "--storage-option", "k"], "key="),
+        (
+            ["ingest", "XAUUSD", "--start", "2024-01-01", "--end", "2024-01-01", "--storage-option", "k"],
+            "key=",
+        ),
     ],
 )
 def test_bad_ingest_options_fail_before_any_work(args, message, tmp_path):

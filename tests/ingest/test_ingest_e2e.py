@@ -63,7 +63,9 @@ def test_real_eurusd_hours_both_sources(ray_local, dukascopy_dir, tmp_path, sour
 def test_synth_to_local_store_then_idempotent_rerun(ray_local, synth_feed, tmp_path):
     store = str(tmp_path / "store")
     with FeedServer(synth_feed) as server:
-        cfg = IngestConfig(symbol="XAUUSD", start=SYNTH_START, end=SYNTH_END, store=store, feed_url=server.url)
+        cfg = IngestConfig(
+            symbol="XAUUSD", start=SYNTH_START, end=SYNTH_END, store=store, feed_url=server.url
+        )
         first = ingest(cfg, progress=False)
         requests_after_first = sum(_stats(server)["paths"].values())
         second = ingest(cfg, progress=False)
@@ -91,11 +93,12 @@ def test_synth_into_s3_through_s3fs(ray_local, synth_feed, s3_store):
             source="json",
         )
         report = ingest(cfg, progress=False)
+        feed_url = server.url
     assert report.ok
     stored = read_ticks(url, "XAUUSD", SYNTH_START, SYNTH_START, opts)
     expected = _feed_ticks(synth_feed, "XAUUSD", SYNTH_START, SYNTH_START, 1000)
     np.testing.assert_array_equal(stored[["ts", "bid", "ask"]], expected[["ts", "bid", "ask"]])
-    assert read_manifest(url, "XAUUSD", SYNTH_START, opts)["feed"] == server.url
+    assert read_manifest(url, "XAUUSD", SYNTH_START, opts)["feed"] == feed_url
 
 
 def test_transient_faults_are_retried_until_every_hour_is_stored(ray_local, dukascopy_dir, tmp_path):
@@ -113,7 +116,7 @@ def test_transient_faults_are_retried_until_every_hour_is_stored(ray_local, duka
         stats = _stats(server)
     assert report.ok and report.rows > 100_000
     assert sum(d.retries for d in report.days) >= 48  # two 503s per hour, each retried
-    assert stats["status"]["503"] >= 48
+    assert stats["statuses"]["503"] >= 48
 
 
 def test_persistent_failures_are_named_and_a_rerun_fetches_only_them(ray_local, dukascopy_dir, tmp_path):
@@ -145,18 +148,23 @@ def test_hour_that_stays_empty_between_busy_hours_is_flagged(ray_local, dukascop
     hole = feed / "EURUSD/2019/01/04/10h_ticks.bi5"
     original = hole.read_bytes()
     hole.write_bytes(b"")  # the feed keeps serving a 0-byte body for a busy hour
-    common = {"symbol": "EURUSD", "start": date(2019, 2, 4), "end": date(2019, 2, 4)}
-    store = str(tmp_path / "s")
+    cfg = IngestConfig(
+        symbol="EURUSD", start=date(2019, 2, 4), end=date(2019, 2, 4), store=str(tmp_path / "s")
+    )
     with FeedServer(feed) as server:
-        report = ingest(IngestConfig(**common, store=store, feed_url=server.url), progress=False)
+        report = ingest(cfg.model_copy(update={"feed_url": server.url}), progress=False)
         assert _stats(server)["paths"]["/EURUSD/2019/01/04/10h_ticks.bi5"] == 3  # fetched, then twice more
-    assert report.hours("suspect_empty") == ["2019-02-04T10"] and not report.ok
-    assert read_manifest(store, "EURUSD", date(2019, 2, 4))["hours"]["10"]["status"] == "suspect_empty"
+        again = ingest(cfg.model_copy(update={"feed_url": server.url}), progress=False)
+        assert _stats(server)["paths"]["/EURUSD/2019/01/04/10h_ticks.bi5"] == 3  # flagged, not refetched
+    assert report.hours("suspect_empty") == ["2019-02-04T10"] and report.ok and again.days[0].skipped
+    assert read_manifest(cfg.store, "EURUSD", date(2019, 2, 4))["hours"]["10"]["status"] == "suspect_empty"
 
-    hole.write_bytes(original)  # the feed recovers: the rerun fetches that hour alone
+    hole.write_bytes(original)  # the feed recovers: a recheck fetches that hour alone
     with FeedServer(feed) as server:
-        again = ingest(IngestConfig(**common, store=store, feed_url=server.url), progress=False)
+        fixed = ingest(
+            cfg.model_copy(update={"feed_url": server.url, "recheck_suspect": True}), progress=False
+        )
         assert list(_stats(server)["paths"]) == ["/EURUSD/2019/01/04/10h_ticks.bi5"]
-    assert again.ok
+    assert fixed.ok and not fixed.hours("suspect_empty")
     expected = _feed_ticks(dukascopy_dir, "EURUSD", date(2019, 2, 4), date(2019, 2, 4), 100000)
-    np.testing.assert_array_equal(read_ticks(store, "EURUSD", common["start"], common["end"]), expected)
+    np.testing.assert_array_equal(read_ticks(cfg.store, "EURUSD", cfg.start, cfg.end), expected)

@@ -107,7 +107,9 @@ def test_unsorted_ticks_are_refused(any_store):
 
 
 def test_storage_options_parse():
-    assert parse_storage_options(["endpoint_url=http://127.0.0.1:9000", "anon=true", "client_kwargs.x=3"]) == {
+    assert parse_storage_options(
+        ["endpoint_url=http://127.0.0.1:9000", "anon=true", "client_kwargs.x=3"]
+    ) == {
         "endpoint_url": "http://127.0.0.1:9000",
         "anon": True,
         "client_kwargs": {"x": 3},

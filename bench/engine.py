@@ -1,0 +1,176 @@
+"""Engine throughput on synthetic XAU/USD ticks (one thread = one core).
+
+    .venv/bin/python bench/engine.py [--ticks 20000000] [--repeat 5] [--batch-ticks 5000000]
+
+Prints, per built-in strategy: first-call cost in a fresh process (cold compile, and with the
+on-disk cache warm), then the median ticks/s over `--repeat` runs after a warm-up; then end-to-end
+from a local Parquet store (read + validate + run); then K=64 batched configs in config-ticks/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+
+from hft.engine import BUILTINS, BatchRun, Run, exec_params
+from hft.engine import strategies as S
+
+CASES = {
+    "ema_cross": (S.ema_cross_params(1000, 5000), {}),
+    "zscore": (S.zscore_params(1000, 2.5, 0.5), {}),
+    "donchian": (S.donchian_params(5000), {}),
+    "filtered_ema": (S.filtered_ema_params(1000, 5000, 0.5, 100, 500), {}),
+    "market_maker": (S.market_maker_params(0.3, 0.05, 5, 0.01, 1.0), {"max_inventory": 5.0}),
+}
+
+
+def synthetic_xauusd(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random walk in 0.01 steps around 2000 with a 0.2-0.5 spread and 1-400 ms gaps."""
+    rng = np.random.default_rng(seed)
+    start = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    ts = start + np.cumsum(rng.integers(1, 400, n, dtype=np.int64))
+    mid = 2000.0 + np.cumsum(rng.choice(np.array([-0.01, 0.0, 0.01]), n))
+    half = rng.choice(np.array([0.10, 0.15, 0.20, 0.25]), n)
+    return ts, np.round(mid - half, 2), np.round(mid + half, 2)
+
+
+def _ep(extra: dict) -> np.ndarray:
+    return exec_params(size=1.0, latency_ms=20, slippage=0.01, taker_per_unit=0.02, stop_loss=5.0, **extra)
+
+
+def first_call_seconds(cold: bool) -> dict[str, float]:
+    """First call per strategy in a new process; `cold` points Numba at an empty cache dir."""
+    code = (
+        "import time, json, numpy as np\n"
+        "t0 = time.perf_counter()\n"
+        "import bench.engine as b\n"
+        "out = {'import': time.perf_counter() - t0}\n"
+        "ts, bid, ask = b.synthetic_xauusd(1000)\n"
+        "for name, (sp, extra) in b.CASES.items():\n"
+        "    t = time.perf_counter()\n"
+        "    r = b.Run(b.BUILTINS[name], sp, b._ep(extra)); r.feed(ts, bid, ask); r.finish()\n"
+        "    out[name] = time.perf_counter() - t\n"
+        "print(json.dumps(out))\n"
+    )
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as cache:
+        if cold:
+            env["NUMBA_CACHE_DIR"] = cache
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        res = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+    import json
+
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def in_memory(ts, bid, ask, repeat: int) -> None:
+    n = ts.size
+    print(f"\nin memory, {n / 1e6:.0f} M ticks, median of {repeat} (validation included)")
+    for name, (sp, extra) in CASES.items():
+        times, trades = [], 0
+        Run(BUILTINS[name], sp, _ep(extra)).feed(ts[:10_000], bid[:10_000], ask[:10_000])  # warm-up
+        for _ in range(repeat):
+            run = Run(BUILTINS[name], sp, _ep(extra), trade_cap=1 << 16, mark_cap=1 << 16)
+            t = time.perf_counter()
+            run.feed(ts, bid, ask)
+            times.append(time.perf_counter() - t)
+            trades = len(run.finish().trades)
+        med = statistics.median(times)
+        print(f"  {name:<13} {n / med / 1e6:8.1f} M ticks/s  ({med:.3f} s, {trades} trades)")
+
+
+def from_parquet(ts, bid, ask, repeat: int) -> None:
+    from hft.data.ticks import TICK_DTYPE
+    from hft.store.ticks import iter_tick_batches, write_day
+
+    day_ms = 86_400_000
+    with tempfile.TemporaryDirectory() as store:
+        days = ts // day_ms
+        bounds = np.flatnonzero(np.diff(days)) + 1
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [ts.size]])
+        for a, b in zip(starts, ends, strict=True):
+            arr = np.zeros(b - a, dtype=TICK_DTYPE)
+            arr["ts"], arr["bid"], arr["ask"] = ts[a:b], bid[a:b], ask[a:b]
+            day = datetime.fromtimestamp(int(ts[a]) // 1000, tz=UTC).date()
+            write_day(store, "XAUUSD", day, arr)
+        first = datetime.fromtimestamp(int(ts[0]) // 1000, tz=UTC).date()
+        last = datetime.fromtimestamp(int(ts[-1]) // 1000, tz=UTC).date()
+        print(f"\nend to end from local Parquet ({len(starts)} day files, zstd), median of {repeat}")
+        for name in ("ema_cross", "zscore"):
+            sp, extra = CASES[name]
+            times = []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                run = Run(BUILTINS[name], sp, _ep(extra), trade_cap=1 << 16, mark_cap=1 << 16)
+                for batch in iter_tick_batches(store, "XAUUSD", first, last):
+                    run.feed(batch["ts"], batch["bid"], batch["ask"])
+                run.finish()
+                times.append(time.perf_counter() - t)
+            read = []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                for _batch in iter_tick_batches(store, "XAUUSD", first, last):
+                    pass
+                read.append(time.perf_counter() - t)
+            med, rmed = statistics.median(times), statistics.median(read)
+            print(
+                f"  {name:<13} {ts.size / med / 1e6:8.1f} M ticks/s end to end "
+                f"(read alone {ts.size / rmed / 1e6:.1f} M ticks/s)"
+            )
+
+
+def batched(ts, bid, ask, repeat: int, k: int = 64) -> None:
+    n = ts.size
+    print(f"\nbatched K={k}, {n / 1e6:.0f} M ticks, median of {repeat}")
+    for name in ("ema_cross", "zscore"):
+        if name == "ema_cross":
+            sps = np.stack([S.ema_cross_params(100 + 37 * j, 2000 + 150 * j) for j in range(k)])
+        else:
+            sps = np.stack([S.zscore_params(500 + 10 * j, 2.0 + 0.02 * j, 0.5) for j in range(k)])
+        eps = np.stack([_ep({})] * k)
+        BatchRun(BUILTINS[name], sps, eps).feed(ts[:10_000], bid[:10_000], ask[:10_000])  # warm-up
+        times = []
+        for _ in range(repeat):
+            batch = BatchRun(BUILTINS[name], sps, eps, trade_cap=1 << 14, mark_cap=1 << 14)
+            t = time.perf_counter()
+            for a in range(0, n, 131_072):  # row-group sized chunks, as from the store
+                batch.feed(ts[a : a + 131_072], bid[a : a + 131_072], ask[a : a + 131_072])
+            times.append(time.perf_counter() - t)
+        med = statistics.median(times)
+        print(f"  {name:<13} {k * n / med / 1e6:8.1f} M config-ticks/s ({med:.2f} s)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ticks", type=int, default=20_000_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--batch-ticks", type=int, default=5_000_000)
+    ap.add_argument("--skip-compile", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_compile:
+        cold = first_call_seconds(cold=True)
+        warm = first_call_seconds(cold=False)
+        print("first call per process, seconds (cold = empty Numba cache, warm = on-disk cache)")
+        for key in cold:
+            print(f"  {key:<13} cold {cold[key]:7.2f}   warm {warm[key]:6.2f}")
+    ts, bid, ask = synthetic_xauusd(args.ticks)
+    in_memory(ts, bid, ask, args.repeat)
+    from_parquet(ts, bid, ask, max(3, args.repeat // 2))
+    nb = args.batch_ticks
+    batched(ts[:nb], bid[:nb], ask[:nb], max(3, args.repeat // 2))
+
+
+if __name__ == "__main__":
+    main()

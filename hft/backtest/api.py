@@ -1,0 +1,172 @@
+"""`run_backtest`: config -> ticks streamed from the store -> engine -> metrics -> run folder."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import hft
+from hft.backtest import artifacts as A
+from hft.backtest.config import RunConfig, load_config
+from hft.backtest.metrics import METRIC_NOTE, compute_metrics
+from hft.backtest.params import get_strategy
+from hft.engine import Run, exec_params
+from hft.errors import ConfigError, StoreError
+from hft.store.fs import Store, open_store
+from hft.store.ticks import iter_tick_batches, partition_parts
+
+__all__ = ["RunOutcome", "run_backtest", "data_fingerprint"]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    folder: str  # URL of the run folder
+    summary: dict[str, Any]
+    computed: bool  # False when an identical finished run was reused
+
+
+def _ms_of_day(t) -> int:
+    return ((t.hour * 60 + t.minute) * 60 + t.second) * 1000 + t.microsecond // 1000
+
+
+def execution_vector(cfg: RunConfig):
+    ex = cfg.execution
+    hours = None
+    if ex.trading_hours is not None:
+        hours = (_ms_of_day(ex.trading_hours.start), _ms_of_day(ex.trading_hours.end) or 86_400_000)
+    return exec_params(
+        size=ex.size,
+        latency_ms=ex.latency_ms,
+        slippage=ex.slippage,
+        taker_per_unit=ex.taker_per_unit,
+        taker_bps=ex.taker_bps,
+        maker_per_unit=ex.maker_per_unit,
+        maker_bps=ex.maker_bps,
+        stop_loss=ex.stop_loss or 0.0,
+        take_profit=ex.take_profit or 0.0,
+        max_hold_ms=(ex.max_hold_s or 0.0) * 1000.0,
+        hours=hours,
+        capital=ex.capital,
+        fill_through=ex.fill_through,
+        max_inventory=ex.max_inventory or 0.0,
+        sample_ms=ex.sample_s * 1000,
+    )
+
+
+def data_fingerprint(st: Store, symbol: str, start: date, end: date) -> tuple[str, list[str]]:
+    """Hash of each stored day's manifest (or file size when there is none) in the range."""
+    h = hashlib.sha256()
+    days = []
+    day = start
+    while day <= end:
+        parts = partition_parts(symbol, day)
+        try:
+            info = st.fs.info(st.path(*parts, "ticks.parquet"))
+        except FileNotFoundError:
+            info = None
+        if info is not None:
+            days.append(day.isoformat())
+            try:
+                manifest = st.read_bytes(*parts, "_manifest.json")
+            except FileNotFoundError:
+                manifest = b""
+            h.update(f"{day.isoformat()}:{info.get('size')}:".encode() + manifest)
+        day += timedelta(days=1)
+    if not days:
+        raise StoreError(
+            f"no tick partitions for {symbol} between {start} and {end} in {st.uri('ticks')} "
+            f"(run `hft ingest {symbol} --start {start} --end {end} --store {st.url}`)"
+        )
+    return h.hexdigest()[:16], days
+
+
+def run_backtest(
+    config: RunConfig | str | Path,
+    *,
+    store: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    force: bool = False,
+    storage_options: dict[str, Any] | None = None,
+) -> RunOutcome:
+    """Run one config (locally, no Ray); reuse an identical finished run unless `force`."""
+    where = "config"
+    if not isinstance(config, RunConfig):
+        where = str(config)
+        config = load_config(config)
+    data = config.data.model_copy(
+        update={k: v for k, v in {"store": store, "start": start, "end": end}.items() if v is not None}
+    )
+    if data.end < data.start:
+        raise ConfigError(f"{where}: data: empty date range: end {data.end} is before start {data.start}")
+    if not data.store:
+        raise ConfigError(f"{where}: data.store: no store given (set it in the config or pass --store)")
+    config = config.model_copy(update={"data": data})
+    params = config.strategy_params(where)
+    ep = execution_vector(config)
+    st = open_store(data.store, storage_options)
+    fingerprint, days = data_fingerprint(st, data.symbol, data.start, data.end)
+    resolved = config.model_dump(mode="json")
+    resolved["data"].pop("store")
+    resolved["strategy"]["params"] = params.model_dump(mode="json")
+    run_id = A.run_id_for(resolved, fingerprint, hft.__version__)
+    folder = ("runs", config.run_group, run_id)
+    if not force:
+        try:
+            done = yaml.safe_load(st.read_bytes(*folder, A.SUMMARY_YAML))
+        except FileNotFoundError:
+            done = None
+        if isinstance(done, dict) and done.get("run_id") == run_id:
+            return RunOutcome(run_id, st.uri(*folder), done, computed=False)
+
+    spec = get_strategy(config.strategy.name, config.strategy.module, where).spec(params)
+    t0 = time.perf_counter()
+    run = Run(spec, params.encode(config.execution.size), ep)
+    for batch in iter_tick_batches(st, data.symbol, data.start, data.end, ("ts", "bid", "ask")):
+        run.feed(batch["ts"], batch["bid"], batch["ask"], where=f"{st.uri('ticks')} {data.symbol}")
+    res = run.finish()
+    wall = time.perf_counter() - t0
+    metrics = compute_metrics(res.trades, res.marks, res.acct, config.execution.capital)
+    summary = {
+        "run_id": run_id,
+        "group": config.run_group,
+        "created": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "hft_version": hft.__version__,
+        "metrics": metrics,
+        "metric_note": METRIC_NOTE,
+        "data": {
+            "store": st.url,
+            "symbol": data.symbol,
+            "start": data.start.isoformat(),
+            "end": data.end.isoformat(),
+            "days": days,
+            "fingerprint": fingerprint,
+            "ticks": res.n_ticks,
+        },
+        "wall_time_s": round(wall, 4),
+        "config": resolved,
+    }
+    row = {
+        "run_id": run_id,
+        "group": config.run_group,
+        "strategy": config.strategy.name,
+        "symbol": data.symbol,
+        "start": data.start,
+        "end": data.end,
+        "fingerprint": fingerprint,
+        "params": yaml.safe_dump(resolved["strategy"]["params"], sort_keys=True).strip(),
+        **metrics,
+        "wall_time_s": wall,
+    }
+    st.write_bytes(A.parquet_bytes(A.trades_table(res.trades)), *folder, A.TRADES_FILE)
+    st.write_bytes(A.parquet_bytes(A.equity_table(res.marks)), *folder, A.EQUITY_FILE)
+    st.write_bytes(A.parquet_bytes(A.summary_table(row)), *folder, A.SUMMARY_PARQUET)
+    st.write_bytes(A.yaml_bytes(summary), *folder, A.SUMMARY_YAML)
+    return RunOutcome(run_id, st.uri(*folder), summary, computed=True)

@@ -1,0 +1,78 @@
+"""`hft run CONFIG.yaml`: one backtest, locally, with a summary table (registered by hft.cli)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hft.backtest.api import run_backtest
+from hft.errors import ConfigError, HftError
+
+__all__ = ["run", "format_summary"]
+
+_ROWS = [
+    ("net PnL", "net_pnl", "{:,.2f}"),
+    ("return", "total_return", "{:.4%}"),
+    ("Sharpe (252d)", "sharpe", "{:.3f}"),
+    ("Sortino (252d)", "sortino", "{:.3f}"),
+    ("max drawdown", "max_drawdown", "{:,.2f}"),
+    ("max drawdown %", "max_drawdown_frac", "{:.4%}"),
+    ("Calmar", "calmar", "{:.3f}"),
+    ("trades", "trades", "{:d}"),
+    ("win rate", "win_rate", "{:.2%}"),
+    ("profit factor", "profit_factor", "{:.3f}"),
+    ("avg trade", "avg_trade", "{:,.4f}"),
+    ("median trade", "median_trade", "{:,.4f}"),
+    ("avg holding (s)", "avg_holding_s", "{:,.1f}"),
+    ("exposure", "exposure", "{:.2%}"),
+    ("fees", "fees", "{:,.2f}"),
+    ("ticks", "ticks", "{:,d}"),
+]
+
+
+def format_summary(summary: dict) -> str:
+    m = summary["metrics"]
+    d = summary["data"]
+    head = [
+        f"run {summary['run_id']}  group {summary['group']}",
+        f"{d['symbol']} {d['start']} .. {d['end']}  ({len(d['days'])} days, {d['ticks']:,} ticks)",
+    ]
+    width = max(len(label) for label, _, _ in _ROWS)
+    body = []
+    for label, key, fmt in _ROWS:
+        v = m.get(key)
+        body.append(f"  {label:<{width}}  {'n/a' if v is None else fmt.format(v)}")
+    return "\n".join(head + body)
+
+
+def run(
+    config: Annotated[Path, typer.Argument(help="run config (YAML)", exists=False)],
+    store: Annotated[str | None, typer.Option(help="store URL (local path or s3://bucket/prefix)")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="first UTC day, YYYY-MM-DD (overrides the config)")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="last UTC day, inclusive")] = None,
+    force: Annotated[bool, typer.Option(help="recompute even if an identical run exists")] = False,
+) -> None:
+    """Backtest one config and write runs/{group}/{run_id}/ under the store."""
+    try:
+        out = run_backtest(
+            config, store=store, start=_day(start, "--start"), end=_day(end, "--end"), force=force
+        )
+    except HftError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(format_summary(out.summary))
+    typer.echo(f"{'computed' if out.computed else 'reused'}: {out.folder}")
+
+
+def _day(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{flag}: {value!r} is not a date (YYYY-MM-DD)") from None

@@ -1,0 +1,147 @@
+"""Run configs: YAML (safe_load only) -> typed models; every error names the file and the key."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hft.backtest.params import StrategyParams, get_strategy
+from hft.errors import ConfigError
+
+__all__ = ["RunConfig", "DataConfig", "ExecutionConfig", "StrategyConfig", "load_config", "parse_config"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Model):
+    symbol: str = Field(min_length=1, max_length=40)
+    start: date
+    end: date
+    store: str | None = Field(default=None, description="store URL; --store overrides it")
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"{v!r} is not a symbol name (letters, digits, _ . -)")
+        return v.upper()
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.end < self.start:
+            raise ValueError(f"empty date range: end {self.end} is before start {self.start}")
+        return self
+
+
+class TradingHours(_Model):
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _differ(self):
+        if self.start == self.end:
+            raise ValueError("start and end are equal; drop trading_hours to trade all day")
+        return self
+
+
+class ExecutionConfig(_Model):
+    size: float = Field(gt=0, description="units per lot")
+    capital: float = Field(default=100_000.0, gt=0)
+    latency_ms: float = Field(default=0.0, ge=0)
+    slippage: float = Field(default=0.0, ge=0, description="price units against every market order")
+    taker_per_unit: float = Field(default=0.0, ge=0)
+    taker_bps: float = Field(default=0.0, ge=0)
+    maker_per_unit: float = Field(default=0.0, description="negative = rebate")
+    maker_bps: float = 0.0
+    stop_loss: float | None = Field(default=None, gt=0, description="price units from entry")
+    take_profit: float | None = Field(default=None, gt=0)
+    max_hold_s: float | None = Field(default=None, gt=0)
+    trading_hours: TradingHours | None = None
+    fill_through: float = Field(default=0.0, ge=0, description="0 = limit fills on touch")
+    max_inventory: float | None = Field(default=None, gt=0, description="units")
+    sample_s: int = Field(default=60, ge=1, le=86_400, description="equity-curve sampling")
+
+    @field_validator("sample_s")
+    @classmethod
+    def _divides_day(cls, v: int) -> int:
+        if 86_400 % v:
+            raise ValueError(f"{v} s does not divide a day (86400 s)")
+        return v
+
+
+class StrategyConfig(_Model):
+    name: str = Field(min_length=1)
+    module: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunConfig(_Model):
+    group: str | None = Field(default=None, description="runs/{group}/...; defaults to the strategy name")
+    data: DataConfig
+    strategy: StrategyConfig
+    execution: ExecutionConfig
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, v: str | None) -> str | None:
+        if v is not None and not _NAME.match(v):
+            raise ValueError(f"{v!r}: use letters, digits, _ . - (it becomes a folder name)")
+        return v
+
+    @property
+    def run_group(self) -> str:
+        return self.group or self.strategy.name
+
+    def strategy_params(self, where: str = "config") -> StrategyParams:
+        reg = get_strategy(self.strategy.name, self.strategy.module, where)
+        try:
+            return reg.params.model_validate(self.strategy.params)
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc, where, prefix=("strategy", "params"))) from None
+
+
+def _explain(exc: ValidationError, where: str, prefix: tuple = ()) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in (*prefix, *err["loc"])) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{where}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(raw: Any, where: str = "config") -> RunConfig:
+    """Validate a mapping (e.g. loaded YAML), including the strategy's own parameters."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, where)) from None
+    cfg.strategy_params(where)
+    return cfg
+
+
+def load_config(path: str | Path) -> RunConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    return parse_config(raw, where=str(path))

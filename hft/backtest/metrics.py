@@ -1,0 +1,76 @@
+"""Run metrics from the engine's records. Daily figures use UTC-day closing equity.
+
+Sharpe = mean(r) / std(r, ddof=1) * sqrt(252) and Sortino = mean(r) / sqrt(mean(min(r, 0)^2)) *
+sqrt(252), with r the returns between consecutive UTC-day closes (the first against starting
+capital), over days that had ticks. Calmar = annualised return (compounded over 252 days a year)
+/ max drawdown fraction. Drawdowns come from the engine, which tracks them at every tick.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hft.engine import enums as E
+
+__all__ = ["ANNUALISATION", "compute_metrics", "daily_returns"]
+
+ANNUALISATION = 252
+METRIC_NOTE = "Sharpe/Sortino/Calmar: UTC-day returns, annualised with 252 days (sqrt(252))"
+
+
+def daily_returns(marks: np.ndarray, capital: float) -> np.ndarray:
+    closes = marks["equity"][marks["day_close"] == 1]
+    prev = np.concatenate([[capital], closes[:-1]])
+    return closes / prev - 1.0
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def compute_metrics(trades: np.ndarray, marks: np.ndarray, acct: np.ndarray, capital: float) -> dict:
+    equity = float(acct[E.A_EQUITY])
+    net = equity - capital
+    r = daily_returns(marks, capital)
+    days = int(r.size)
+    sharpe = sortino = None
+    if days >= 2:
+        sd = float(np.std(r, ddof=1))
+        if sd > 0:
+            sharpe = float(np.mean(r)) / sd * math.sqrt(ANNUALISATION)
+        down = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
+        if down > 0:
+            sortino = float(np.mean(r)) / down * math.sqrt(ANNUALISATION)
+    total_return = net / capital
+    dd_frac = float(acct[E.A_MAX_DD_FRAC])
+    calmar = None
+    if days and dd_frac > 0 and 1.0 + total_return > 0:
+        annual = (1.0 + total_return) ** (ANNUALISATION / days) - 1.0
+        calmar = _finite(annual / dd_frac)
+    tnet = trades["pnl"] - trades["fees"]
+    n = int(trades.size)
+    wins = tnet[tnet > 0].sum()
+    losses = -tnet[tnet < 0].sum()
+    span = float(acct[E.A_LAST_TS] - acct[E.A_FIRST_TS])
+    return {
+        "net_pnl": net,
+        "total_return": total_return,
+        "final_equity": equity,
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "max_drawdown": float(acct[E.A_MAX_DD]),
+        "max_drawdown_frac": dd_frac,
+        "calmar": calmar,
+        "trades": n,
+        "win_rate": float((tnet > 0).sum() / n) if n else None,
+        "profit_factor": float(wins / losses) if losses > 0 else None,
+        "avg_trade": float(tnet.mean()) if n else None,
+        "median_trade": float(np.median(tnet)) if n else None,
+        "avg_holding_s": float((trades["exit_ts"] - trades["entry_ts"]).mean() / 1000.0) if n else None,
+        "exposure": float(acct[E.A_IN_MARKET_MS]) / span if span > 0 else 0.0,
+        "fees": float(acct[E.A_FEES]),
+        "days": days,
+        "ticks": int(acct[E.A_N_TICKS]),
+    }

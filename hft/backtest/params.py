@@ -1,0 +1,189 @@
+"""Typed strategy parameters and the name -> strategy registry (the user extension point).
+
+To add a strategy without touching the engine, in your own module:
+
+    from numba import njit
+    from hft.backtest import StrategyParams, register_strategy
+
+    @njit(cache=True)
+    def my_signal_nb(ts, bid, ask, pos, ss, sp, quotes):   # shared signature, see strategies_nb
+        ...
+        return target  # -1, 0, +1 lots (or TARGET_NONE and write quotes)
+
+    class MyParams(StrategyParams):
+        window: int = Field(ge=2)
+        def encode(self, size): return np.array([self.window])
+        def state_size(self): return 2 + self.window
+
+    register_strategy("my_strategy", my_signal_nb, MyParams)
+
+and name it in a config: `strategy: {name: my_strategy, module: my_package.my_module, params: ...}`.
+The module is imported before the name is looked up. See `examples/momentum_strategy.py`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hft.engine import BUILTINS, StrategySpec
+from hft.engine import strategies as S
+from hft.errors import ConfigError
+
+__all__ = [
+    "StrategyParams",
+    "Registered",
+    "register_strategy",
+    "get_strategy",
+    "EmaCrossParams",
+    "ZscoreParams",
+    "DonchianParams",
+    "FilteredEmaParams",
+    "MarketMakerParams",
+]
+
+
+class StrategyParams(BaseModel):
+    """Base of every strategy's parameters: unknown keys are errors, values are checked on load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def encode(self, size: float) -> np.ndarray:
+        """The float64 parameter vector the compiled signal reads (`size` = units per lot)."""
+        raise NotImplementedError
+
+    def state_size(self) -> int:
+        """Length of the float64 state vector the signal keeps between ticks."""
+        raise NotImplementedError
+
+
+class EmaCrossParams(StrategyParams):
+    fast: int = Field(ge=1, description="fast EMA span in ticks")
+    slow: int = Field(ge=2, description="slow EMA span in ticks; also the warm-up")
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be < slow ({self.slow})")
+        return self
+
+    def encode(self, size):
+        return S.ema_cross_params(self.fast, self.slow)
+
+    def state_size(self):
+        return 4
+
+
+class ZscoreParams(StrategyParams):
+    window: int = Field(ge=2, le=10_000_000, description="ticks in the rolling window")
+    entry_z: float = Field(gt=0)
+    exit_z: float = Field(ge=0)
+    min_std: float = Field(default=1e-9, ge=0, description="below this std (price units) z is 0")
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.exit_z >= self.entry_z:
+            raise ValueError(f"exit_z ({self.exit_z}) must be < entry_z ({self.entry_z})")
+        return self
+
+    def encode(self, size):
+        return S.zscore_params(self.window, self.entry_z, self.exit_z, self.min_std)
+
+    def state_size(self):
+        return 6 + self.window
+
+
+class DonchianParams(StrategyParams):
+    window: int = Field(ge=2, le=10_000_000, description="ticks in the breakout band")
+
+    def encode(self, size):
+        return S.donchian_params(self.window)
+
+    def state_size(self):
+        return 6 + 4 * (self.window + 1)
+
+
+class FilteredEmaParams(StrategyParams):
+    fast: int = Field(ge=1)
+    slow: int = Field(ge=2)
+    max_spread: float = Field(gt=0, description="enter only when ask - bid <= this (price units)")
+    gap_span: int = Field(default=50, ge=1, description="EMA span (ticks) of the gap between ticks")
+    max_gap_ms: float = Field(gt=0, description="enter only when the average tick gap <= this")
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be < slow ({self.slow})")
+        return self
+
+    def encode(self, size):
+        return S.filtered_ema_params(self.fast, self.slow, self.max_spread, self.gap_span, self.max_gap_ms)
+
+    def state_size(self):
+        return 6
+
+
+class MarketMakerParams(StrategyParams):
+    half_spread: float = Field(ge=0, description="quote distance from the reservation price")
+    skew_per_lot: float = Field(ge=0, description="reservation shift per lot of inventory")
+    max_lots: int = Field(ge=1, description="stop quoting a side at this many lots")
+    tick: float = Field(gt=0, description="price increment quotes are rounded to")
+
+    def encode(self, size):
+        return S.market_maker_params(self.half_spread, self.skew_per_lot, self.max_lots, self.tick, size)
+
+    def state_size(self):
+        return 1
+
+
+@dataclass(frozen=True)
+class Registered:
+    name: str
+    signal: object  # numba dispatcher with the shared signature
+    params: type[StrategyParams]
+
+    def spec(self, params: StrategyParams) -> StrategySpec:
+        return StrategySpec(self.name, self.signal, lambda _sp: params.state_size())
+
+
+_REGISTRY: dict[str, Registered] = {
+    "ema_cross": Registered("ema_cross", BUILTINS["ema_cross"].signal, EmaCrossParams),
+    "zscore": Registered("zscore", BUILTINS["zscore"].signal, ZscoreParams),
+    "donchian": Registered("donchian", BUILTINS["donchian"].signal, DonchianParams),
+    "filtered_ema": Registered("filtered_ema", BUILTINS["filtered_ema"].signal, FilteredEmaParams),
+    "market_maker": Registered("market_maker", BUILTINS["market_maker"].signal, MarketMakerParams),
+}
+
+
+def _qualname(obj) -> str:
+    return f"{obj.__module__}.{obj.__qualname__}"
+
+
+def register_strategy(name: str, signal, params: type[StrategyParams]) -> None:
+    """Make `name` runnable from configs; re-registering the same objects is a no-op."""
+    if not (isinstance(params, type) and issubclass(params, StrategyParams)):
+        raise ConfigError(f"strategy {name!r}: params must subclass hft.backtest.StrategyParams")
+    if not hasattr(signal, "py_func"):
+        raise ConfigError(f"strategy {name!r}: signal must be an @njit function with the shared signature")
+    old = _REGISTRY.get(name)
+    if old is not None and _qualname(old.signal.py_func) != _qualname(signal.py_func):
+        raise ConfigError(f"strategy name {name!r} is already registered by another module")
+    _REGISTRY[name] = Registered(name, signal, params)
+
+
+def get_strategy(name: str, module: str | None = None, where: str = "config") -> Registered:
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigError(f"{where}: strategy.module: cannot import {module!r}: {exc}") from exc
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(
+            f"{where}: strategy.name: unknown strategy {name!r}; known: {', '.join(sorted(_REGISTRY))}"
+            + ("" if module else " (set strategy.module to import a user strategy)")
+        ) from None

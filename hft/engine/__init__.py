@@ -1,0 +1,38 @@
+"""Pure Numba backtest engine: kernels over tick arrays with all state in explicit arrays.
+
+Imports only NumPy and Numba (plus `hft.errors`); storage, configs and reports live in
+`hft.backtest`. Layout: `enums` (slots, dtypes), `*_nb` modules (compiled kernels), `strategies`
+(built-in specs), `run` (streaming facade), `reference` (slow pure-Python twin used by tests).
+"""
+
+from __future__ import annotations
+
+from hft.engine.enums import EXIT_REASONS, MARK_DTYPE, TARGET_NONE, TRADE_DTYPE
+from hft.engine.run import BatchRun, Run, RunResult, exec_params
+from hft.engine.strategies import (
+    BUILTINS,
+    StrategySpec,
+    donchian_params,
+    ema_cross_params,
+    filtered_ema_params,
+    market_maker_params,
+    zscore_params,
+)
+
+__all__ = [
+    "BUILTINS",
+    "EXIT_REASONS",
+    "MARK_DTYPE",
+    "TARGET_NONE",
+    "TRADE_DTYPE",
+    "BatchRun",
+    "Run",
+    "RunResult",
+    "StrategySpec",
+    "donchian_params",
+    "ema_cross_params",
+    "exec_params",
+    "filtered_ema_params",
+    "market_maker_params",
+    "zscore_params",
+]

@@ -1,0 +1,299 @@
+"""Thin streaming facade over the kernels: feed chunks of ticks, drain records, finish.
+
+Memory is the strategy state plus the records produced (trades, equity samples), never the ticks:
+each `feed` call only sees its chunk, and full record buffers are drained between kernel calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from hft.engine import enums as E
+from hft.engine.loop_nb import finish_nb, init_acct_nb, step_nb
+from hft.engine.runners_nb import BATCH, SINGLE, step_batch_nb
+from hft.engine.strategies import StrategySpec
+from hft.engine.validate_nb import TICK_PROBLEMS, check_ticks_nb
+from hft.errors import DataError, EngineError
+
+__all__ = ["exec_params", "Run", "BatchRun", "RunResult", "trades_from_rows", "marks_from_rows"]
+
+
+def exec_params(
+    *,
+    size: float = 1.0,
+    latency_ms: float = 0.0,
+    slippage: float = 0.0,
+    taker_per_unit: float = 0.0,
+    taker_bps: float = 0.0,
+    maker_per_unit: float = 0.0,
+    maker_bps: float = 0.0,
+    stop_loss: float = 0.0,
+    take_profit: float = 0.0,
+    max_hold_ms: float = 0.0,
+    hours: tuple[int, int] | None = None,
+    capital: float = 100_000.0,
+    fill_through: float = 0.0,
+    max_inventory: float = 0.0,
+    sample_ms: int = 60_000,
+) -> np.ndarray:
+    """The execution vector (`enums.P_*`); hours are (start_ms, end_ms) after UTC midnight."""
+    if size <= 0 or not np.isfinite(size):
+        raise EngineError(f"size must be a positive number of units, got {size}")
+    if latency_ms < 0 or max_hold_ms < 0 or stop_loss < 0 or take_profit < 0 or slippage < 0:
+        raise EngineError("latency_ms, max_hold_ms, stop_loss, take_profit and slippage must be >= 0")
+    if sample_ms <= 0 or E.DAY_MS % int(sample_ms):
+        raise EngineError(f"sample_ms must divide a day (86400000 ms), got {sample_ms}")
+    if capital <= 0:
+        raise EngineError(f"capital must be positive, got {capital}")
+    ep = np.zeros(E.N_EXEC)
+    ep[E.P_SIZE] = size
+    ep[E.P_LATENCY] = latency_ms
+    ep[E.P_SLIPPAGE] = slippage
+    ep[E.P_TAKER_UNIT] = taker_per_unit
+    ep[E.P_TAKER_FRAC] = taker_bps / 1e4
+    ep[E.P_MAKER_UNIT] = maker_per_unit
+    ep[E.P_MAKER_FRAC] = maker_bps / 1e4
+    ep[E.P_STOP_LOSS] = stop_loss
+    ep[E.P_TAKE_PROFIT] = take_profit
+    ep[E.P_MAX_HOLD] = max_hold_ms
+    if hours is not None:
+        start, end = int(hours[0]), int(hours[1])
+        if not (0 <= start < E.DAY_MS and 0 <= end <= E.DAY_MS) or start == end:
+            raise EngineError(f"hours must be two different ms-of-day values in [0, 86400000], got {hours}")
+        ep[E.P_HOURS_ON] = 1.0
+        ep[E.P_HOURS_START] = start
+        ep[E.P_HOURS_END] = end
+    ep[E.P_CAPITAL] = capital
+    ep[E.P_FILL_THROUGH] = fill_through
+    ep[E.P_MAX_INVENTORY] = max_inventory
+    ep[E.P_SAMPLE_MS] = sample_ms
+    return ep
+
+
+def trades_from_rows(rows: np.ndarray) -> np.ndarray:
+    out = np.empty(rows.shape[0], dtype=E.TRADE_DTYPE)
+    for j, name in enumerate(E.TRADE_DTYPE.names):
+        out[name] = rows[:, j]
+    return out
+
+
+def marks_from_rows(rows: np.ndarray) -> np.ndarray:
+    out = np.empty(rows.shape[0], dtype=E.MARK_DTYPE)
+    for j, name in enumerate(E.MARK_DTYPE.names):
+        out[name] = rows[:, j]
+    return out
+
+
+@dataclass(frozen=True)
+class RunResult:
+    trades: np.ndarray  # TRADE_DTYPE
+    marks: np.ndarray  # MARK_DTYPE (samples and day closes)
+    acct: np.ndarray  # final account vector, see enums.A_*
+
+    @property
+    def final_equity(self) -> float:
+        return float(self.acct[E.A_EQUITY])
+
+    @property
+    def n_ticks(self) -> int:
+        return int(self.acct[E.A_N_TICKS])
+
+
+def _check(ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, prev_ts: int, where: str) -> None:
+    if not (ts.shape == bid.shape == ask.shape) or ts.ndim != 1:
+        raise EngineError(f"{where}: ts, bid and ask must be 1-D arrays of one length")
+    i, code = check_ticks_nb(ts, bid, ask, prev_ts)
+    if code:
+        when = datetime.fromtimestamp(int(ts[i]) / 1000, tz=UTC).isoformat(timespec="milliseconds")
+        raise DataError(
+            f"{where}: tick {i} of the chunk at {when} (ts={int(ts[i])}, bid={bid[i]!r}, ask={ask[i]!r}): "
+            f"{TICK_PROBLEMS[code]}"
+        )
+
+
+def _as_arrays(ts, bid, ask):
+    return (
+        np.ascontiguousarray(ts, dtype=np.int64),
+        np.ascontiguousarray(bid, dtype=np.float64),
+        np.ascontiguousarray(ask, dtype=np.float64),
+    )
+
+
+class Run:
+    """One strategy and execution config, streamed over any number of tick chunks."""
+
+    def __init__(
+        self,
+        spec: StrategySpec,
+        sp: np.ndarray,
+        ep: np.ndarray,
+        *,
+        trade_cap: int = 4096,
+        mark_cap: int = 4096,
+        validate: bool = True,
+    ) -> None:
+        self.spec = spec
+        self.sp = np.ascontiguousarray(sp, dtype=np.float64)
+        self.ep = np.ascontiguousarray(ep, dtype=np.float64)
+        self.ss = np.zeros(max(1, int(spec.state_size(self.sp))))
+        self.acct = init_acct_nb(self.ep)
+        self.quotes = np.full(2, np.nan)
+        self.tbuf = np.zeros((max(trade_cap, E.T_ROOM), E.N_TCOLS))
+        self.mbuf = np.zeros((max(mark_cap, E.M_ROOM), E.N_MCOLS))
+        self.validate = validate
+        self._trades: list[np.ndarray] = []
+        self._marks: list[np.ndarray] = []
+        self._kernel = SINGLE.get(spec.signal)
+        self._last_ts = np.iinfo(np.int64).min
+        self.result: RunResult | None = None
+
+    def _call(self, ts, bid, ask, start):
+        if self._kernel is not None:
+            return self._kernel(
+                ts, bid, ask, self.ep, self.sp, self.ss, self.acct, self.quotes, self.tbuf, self.mbuf, start
+            )
+        return step_nb(
+            self.spec.signal,
+            ts,
+            bid,
+            ask,
+            self.ep,
+            self.sp,
+            self.ss,
+            self.acct,
+            self.quotes,
+            self.tbuf,
+            self.mbuf,
+            start,
+        )
+
+    def _drain(self) -> None:
+        nt = int(self.acct[E.A_N_TRADES])
+        nm = int(self.acct[E.A_N_MARKS])
+        if nt:
+            self._trades.append(self.tbuf[:nt].copy())
+            self.acct[E.A_N_TRADES] = 0.0
+        if nm:
+            self._marks.append(self.mbuf[:nm].copy())
+            self.acct[E.A_N_MARKS] = 0.0
+
+    def feed(self, ts, bid, ask, *, where: str = "ticks") -> None:
+        if self.result is not None:
+            raise EngineError("run already finished; start a new Run")
+        ts, bid, ask = _as_arrays(ts, bid, ask)
+        if self.validate:
+            _check(ts, bid, ask, self._last_ts, where)
+        n = ts.shape[0]
+        if n == 0:
+            return
+        i = 0
+        while i < n:
+            i = self._call(ts, bid, ask, i)
+            self._drain()
+        self._last_ts = int(ts[-1])
+
+    def finish(self) -> RunResult:
+        """Flatten at the last tick and return every record; raises if no tick was ever fed."""
+        if self.result is not None:
+            return self.result
+        if self.acct[E.A_STARTED] == 0.0:
+            raise EngineError("no ticks were processed: the date range holds no data")
+        self._drain()
+        finish_nb(self.ep, self.acct, self.tbuf, self.mbuf)
+        self._drain()
+        tr = np.concatenate(self._trades) if self._trades else np.zeros((0, E.N_TCOLS))
+        mk = np.concatenate(self._marks) if self._marks else np.zeros((0, E.N_MCOLS))
+        self.result = RunResult(trades_from_rows(tr), marks_from_rows(mk), self.acct.copy())
+        return self.result
+
+
+class BatchRun:
+    """K parameter sets of one strategy advanced together over each chunk (state K x S).
+
+    Strategy state rows are sized for the largest config; a smaller one ignores its tail.
+    """
+
+    def __init__(
+        self,
+        spec: StrategySpec,
+        sps: np.ndarray,
+        eps: np.ndarray,
+        *,
+        trade_cap: int = 1024,
+        mark_cap: int = 2048,
+        validate: bool = True,
+    ) -> None:
+        self.spec = spec
+        self.sp = np.ascontiguousarray(np.atleast_2d(sps), dtype=np.float64)
+        k = self.sp.shape[0]
+        eps = np.atleast_2d(eps)
+        self.ep = np.ascontiguousarray(np.repeat(eps, k, axis=0) if eps.shape[0] == 1 else eps, dtype=float)
+        if self.ep.shape[0] != k:
+            raise EngineError(f"{k} parameter sets but {self.ep.shape[0]} execution configs")
+        s = max(1, max(int(spec.state_size(row)) for row in self.sp))
+        self.ss = np.zeros((k, s))
+        self.acct = np.stack([init_acct_nb(row) for row in self.ep])
+        self.quotes = np.full((k, 2), np.nan)
+        self.tbuf = np.zeros((k, max(trade_cap, E.T_ROOM), E.N_TCOLS))
+        self.mbuf = np.zeros((k, max(mark_cap, E.M_ROOM), E.N_MCOLS))
+        self.validate = validate
+        self._trades: list[list[np.ndarray]] = [[] for _ in range(k)]
+        self._marks: list[list[np.ndarray]] = [[] for _ in range(k)]
+        self._kernel = BATCH.get(spec.signal)
+        self._last_ts = np.iinfo(np.int64).min
+        self.results: list[RunResult] | None = None
+
+    @property
+    def k(self) -> int:
+        return self.sp.shape[0]
+
+    def _drain(self) -> None:
+        for j in range(self.k):
+            nt = int(self.acct[j, E.A_N_TRADES])
+            nm = int(self.acct[j, E.A_N_MARKS])
+            if nt:
+                self._trades[j].append(self.tbuf[j, :nt].copy())
+                self.acct[j, E.A_N_TRADES] = 0.0
+            if nm:
+                self._marks[j].append(self.mbuf[j, :nm].copy())
+                self.acct[j, E.A_N_MARKS] = 0.0
+
+    def feed(self, ts, bid, ask, *, where: str = "ticks") -> None:
+        if self.results is not None:
+            raise EngineError("batch already finished")
+        ts, bid, ask = _as_arrays(ts, bid, ask)
+        if self.validate:
+            _check(ts, bid, ask, self._last_ts, where)
+        if ts.shape[0] == 0:
+            return
+        starts = np.zeros(self.k, dtype=np.int64)
+        args = (ts, bid, ask, self.ep, self.sp, self.ss, self.acct, self.quotes, self.tbuf, self.mbuf, starts)
+        while True:
+            if self._kernel is not None:
+                stopped = self._kernel(*args)
+            else:
+                stopped = step_batch_nb(self.spec.signal, *args)
+            self._drain()
+            if not stopped:
+                break
+        self._last_ts = int(ts[-1])
+
+    def finish(self) -> list[RunResult]:
+        if self.results is not None:
+            return self.results
+        if self.acct[0, E.A_STARTED] == 0.0:
+            raise EngineError("no ticks were processed: the date range holds no data")
+        self._drain()
+        for j in range(self.k):
+            finish_nb(self.ep[j], self.acct[j], self.tbuf[j], self.mbuf[j])
+        self._drain()
+        out = []
+        for j in range(self.k):
+            tr = np.concatenate(self._trades[j]) if self._trades[j] else np.zeros((0, E.N_TCOLS))
+            mk = np.concatenate(self._marks[j]) if self._marks[j] else np.zeros((0, E.N_MCOLS))
+            out.append(RunResult(trades_from_rows(tr), marks_from_rows(mk), self.acct[j].copy()))
+        self.results = out
+        return out

@@ -1,0 +1,153 @@
+"""Run folders, idempotence, the CLI function, and clear errors on bad configs and data."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from hft.backtest import load_config, run_backtest
+from hft.backtest.cli import run as run_cli
+from hft.errors import ConfigError, DataError, StoreError
+from hft.store.ticks import write_day
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _write(tmp_path: Path, doc, name="cfg.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(doc if isinstance(doc, str) else yaml.safe_dump(doc))
+    return p
+
+
+def _base() -> dict:
+    return yaml.safe_load((CONFIGS / "ema_cross.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", ["ema_cross", "zscore", "donchian", "filtered_ema", "market_maker"])
+def test_every_shipped_config_runs_and_writes_a_complete_folder(name, store_copy):
+    out = run_backtest(CONFIGS / f"{name}.yaml", store=store_copy)
+    files = sorted(os.listdir(out.folder))
+    assert files == ["equity.parquet", "summary.parquet", "summary.yaml", "trades.parquet"]
+    summary = yaml.safe_load(Path(out.folder, "summary.yaml").read_text())
+    assert summary["run_id"] == out.run_id and summary["data"]["ticks"] == 266_219
+    assert summary["config"]["strategy"]["name"] == name
+    row = pl.read_parquet(Path(out.folder, "summary.parquet"))
+    assert row.height == 1 and row["trades"][0] == summary["metrics"]["trades"] > 0
+    trades = pl.read_parquet(Path(out.folder, "trades.parquet"))
+    assert set(trades["side"].unique()) <= {"long", "short"}
+    assert (
+        trades["exit_reason"]
+        .is_in(["signal", "stop_loss", "take_profit", "max_hold", "hours", "end", "limit"])
+        .all()
+    )
+    assert out.folder.endswith(f"runs/{summary['group']}/{out.run_id}")
+
+
+def test_identical_run_is_reused_and_force_recomputes(store_copy):
+    first = run_backtest(CONFIGS / "donchian.yaml", store=store_copy)
+    yaml_path = Path(first.folder, "summary.yaml")
+    stamp = yaml_path.stat().st_mtime_ns
+    again = run_backtest(CONFIGS / "donchian.yaml", store=store_copy)
+    assert again.computed is False and again.run_id == first.run_id
+    assert yaml_path.stat().st_mtime_ns == stamp
+    forced = run_backtest(CONFIGS / "donchian.yaml", store=store_copy, force=True)
+    assert forced.computed and forced.run_id == first.run_id
+    assert forced.summary["metrics"] == first.summary["metrics"]
+    other = run_backtest(CONFIGS / "donchian.yaml", store=store_copy, end=date(2019, 2, 5))
+    assert other.run_id != first.run_id and other.summary["data"]["days"] == ["2019-02-05"]
+
+
+def test_changed_data_changes_the_run_id(store_copy, dukascopy_dir):
+    first = run_backtest(CONFIGS / "ema_cross.yaml", store=store_copy)
+    ticks = np.zeros(
+        3, dtype=[("ts", "<i8"), ("ask", "<f8"), ("bid", "<f8"), ("ask_volume", "<f4"), ("bid_volume", "<f4")]
+    )
+    ticks["ts"] = 1_549_411_200_000 + np.arange(3) * 1000
+    ticks["bid"], ticks["ask"] = 1.1, 1.1001
+    write_day(store_copy, "EURUSD", date(2019, 2, 6), ticks)
+    second = run_backtest(CONFIGS / "ema_cross.yaml", store=store_copy)
+    assert second.computed and second.run_id != first.run_id
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (
+            lambda d: d["strategy"]["params"].update(slow=100, fast=200),
+            r"strategy\.params.*fast \(200\) must be < slow",
+        ),
+        (lambda d: d["strategy"]["params"].update(speed=3), r"strategy\.params\.speed: unknown key"),
+        (lambda d: d["execution"].update(leverage=3), r"execution\.leverage: unknown key"),
+        (lambda d: d["execution"].update(size=-1), r"execution\.size: .*greater than 0"),
+        (lambda d: d["data"].update(end="2019-02-01"), r"data: .*empty date range"),
+        (lambda d: d["strategy"].update(name="nope"), r"strategy\.name: unknown strategy 'nope'"),
+        (lambda d: d.update(group="../escape"), r"group: .*folder name"),
+        (
+            lambda d: d["strategy"].update(name="zscore", params={"window": 1, "entry_z": 2, "exit_z": 0.5}),
+            r"strategy\.params\.window: .*greater than or equal to 2",
+        ),
+    ],
+)
+def test_bad_configs_name_file_and_key(tmp_path, mutate, match):
+    doc = _base()
+    mutate(doc)
+    path = _write(tmp_path, doc)
+    with pytest.raises(ConfigError, match=match) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+def test_bad_yaml_names_the_line(tmp_path):
+    path = _write(tmp_path, "data:\n  symbol: [EURUSD\n")
+    with pytest.raises(ConfigError, match=r"cfg\.yaml: not valid YAML \(line \d+"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(_write(tmp_path, "- 1\n- 2\n", "list.yaml"))
+
+
+def test_missing_partitions_and_empty_range_write_nothing(tmp_path, store_copy):
+    with pytest.raises(StoreError, match="no tick partitions for EURUSD between 2019-03-01"):
+        run_backtest(
+            CONFIGS / "ema_cross.yaml", store=store_copy, start=date(2019, 3, 1), end=date(2019, 3, 2)
+        )
+    with pytest.raises(ConfigError, match="empty date range"):
+        run_backtest(
+            CONFIGS / "ema_cross.yaml", store=store_copy, start=date(2019, 2, 6), end=date(2019, 2, 5)
+        )
+    assert not Path(store_copy, "runs").exists()
+
+
+@pytest.mark.parametrize(("bid", "problem"), [(np.nan, "NaN"), (1.2, "crossed")])
+def test_bad_ticks_in_the_store_fail_cleanly(tmp_path, bid, problem):
+    store = str(tmp_path / "bad")
+    ticks = np.zeros(
+        5, dtype=[("ts", "<i8"), ("ask", "<f8"), ("bid", "<f8"), ("ask_volume", "<f4"), ("bid_volume", "<f4")]
+    )
+    ticks["ts"] = 1_549_324_800_000 + np.arange(5) * 1000
+    ticks["bid"], ticks["ask"] = 1.1, 1.1001
+    ticks["bid"][3] = bid
+    write_day(store, "EURUSD", date(2019, 2, 5), ticks)
+    with pytest.raises(DataError, match=rf"EURUSD: tick 3 .*2019-02-05T00:00:03.000\+00:00.*{problem}"):
+        run_backtest(CONFIGS / "ema_cross.yaml", store=store, end=date(2019, 2, 5))
+    assert not Path(store, "runs").exists()
+
+
+def test_cli_run_prints_the_summary_and_reports_errors(tmp_path, store_copy):
+    app = typer.Typer()
+    app.command()(run_cli)
+    runner = CliRunner()
+    res = runner.invoke(app, [str(CONFIGS / "zscore.yaml"), "--store", store_copy])
+    assert res.exit_code == 0, res.output
+    assert "Sharpe (252d)" in res.output and "computed:" in res.output and "266,219 ticks" in res.output
+    res = runner.invoke(app, [str(CONFIGS / "zscore.yaml"), "--store", store_copy])
+    assert "reused:" in res.output
+    res = runner.invoke(app, [str(CONFIGS / "zscore.yaml"), "--store", store_copy, "--start", "2019-13-01"])
+    assert res.exit_code == 2 and "--start: '2019-13-01' is not a date" in res.output
