@@ -95,8 +95,13 @@ def run_backtest(
     end: date | None = None,
     force: bool = False,
     storage_options: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
 ) -> RunOutcome:
-    """Run one config (locally, no Ray); reuse an identical finished run unless `force`."""
+    """Run one config (locally, no Ray); reuse an identical finished run unless `force`.
+
+    `tags` (e.g. sweep, trial, fold, phase) are stored as extra `summary.parquet` columns and under
+    `tags` in `summary.yaml`; they do not change the run id.
+    """
     where = "config"
     if not isinstance(config, RunConfig):
         where = str(config)
@@ -152,6 +157,7 @@ def run_backtest(
         },
         "wall_time_s": round(wall, 4),
         "config": resolved,
+        "tags": dict(tags or {}),
     }
     row = {
         "run_id": run_id,
@@ -162,7 +168,10 @@ def run_backtest(
         "end": data.end,
         "fingerprint": fingerprint,
         "params": yaml.safe_dump(resolved["strategy"]["params"], sort_keys=True).strip(),
+        # typed `param_<name>` columns so reports can group and filter by parameter without parsing
+        **{f"param_{k}": v for k, v in resolved["strategy"]["params"].items()},
         **metrics,
+        **{k: v for k, v in (tags or {}).items() if k not in {"run_id", "group"}},
         "wall_time_s": wall,
     }
     st.write_bytes(A.parquet_bytes(A.trades_table(res.trades)), *folder, A.TRADES_FILE)
