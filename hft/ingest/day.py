@@ -95,11 +95,12 @@ def _fetch_hour(client: FeedClient, task: DayTask, hour: datetime) -> tuple[np.n
     return None, {"status": "failed", "url": url, "error": last_err}, nbytes
 
 
-def ingest_day(task: DayTask) -> DayResult:
+def ingest_day(task: DayTask, node_id: str | None = None) -> DayResult:
+    """Fetch what the day still lacks and publish it; `node_id` (the Ray node) goes in the manifest."""
     t0, cpu0 = time.perf_counter(), time.process_time()
     inst = get_instrument(task.symbol)
     store = open_store(task.store, task.storage_options)
-    result = DayResult(inst.symbol, task.day)
+    result = DayResult(inst.symbol, task.day, node_id=node_id)
     day_start = datetime(task.day.year, task.day.month, task.day.day, tzinfo=UTC)
     hours = [day_start + timedelta(hours=h) for h in range(24)]
     now_ms = task.now_ms if task.now_ms is not None else int(time.time() * 1000)
@@ -163,6 +164,7 @@ def ingest_day(task: DayTask) -> DayResult:
             "feed": task.base_url,
             "hours": records,
             "dropped": result.dropped,
+            "node_id": node_id,
             "ingested_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     )

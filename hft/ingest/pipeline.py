@@ -127,9 +127,7 @@ def _is_complete(manifest: dict | None, day: date, now: datetime, done: frozense
 def _run_task(task: DayTask) -> DayResult:
     import ray
 
-    result = ingest_day(task)
-    result.node_id = ray.get_runtime_context().get_node_id()
-    return result
+    return ingest_day(task, node_id=ray.get_runtime_context().get_node_id())
 
 
 def ingest(config: IngestConfig, *, progress: bool = True) -> IngestReport:

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Submit an hft command to a running Ray cluster as a Ray job, with this project as the working dir.
+#   cluster/submit.sh ingest XAUUSD --start 2024-01-01 --end 2024-12-31 --store "$HFT_STORE"
+#   cluster/submit.sh sweep sweeps/xau_tpe.yaml --store "$HFT_STORE"
+# RAY_ADDRESS is the cluster's dashboard, e.g. http://127.0.0.1:8265 through `ray dashboard ray-cluster.yaml`.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+: "${RAY_ADDRESS:=http://127.0.0.1:8265}"
+ray_bin=${RAY_BIN:-$here/.venv/bin/ray}
+# The nodes already have hft installed (ray-cluster.yaml setup_commands); the job gets the spec files
+# and configs from this folder, and the store and credentials from the nodes' environment.
+exec "$ray_bin" job submit --address "$RAY_ADDRESS" \
+  --runtime-env-json "{\"working_dir\": \"$here\", \"excludes\": [\".venv\", \"data\", \"tests/fixtures\", \".git\"], \"env_vars\": {\"RAY_USAGE_STATS_ENABLED\": \"0\"}}" \
+  -- hft "$@" --address auto

@@ -1,0 +1,49 @@
+"""A real two-node Ray cluster on 127.0.0.1 with a moto S3 store: work lands on both nodes."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from hft.data.feed import FeedServer
+from hft.data.synth import write_synth_feed
+from hft.ingest import IngestConfig, ingest
+from hft.store import read_manifest, read_ticks
+
+pytestmark = pytest.mark.slow
+
+START, END = date(2024, 4, 1), date(2024, 4, 4)
+
+
+@pytest.fixture(scope="module")
+def small_feed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("feed")
+    write_synth_feed(root, "XAUUSD", START, END, seed=5, activity=0.05)
+    return root
+
+
+def test_ingest_fans_out_over_both_nodes_into_s3(two_nodes, small_feed, s3_store, tmp_path):
+    url, opts = s3_store
+    with FeedServer(small_feed, faults=None) as server:
+        cfg = IngestConfig(
+            symbol="XAUUSD",
+            start=START,
+            end=END,
+            store=url,
+            storage_options=opts,
+            feed_url=server.url,
+            address=two_nodes.address,
+        )
+        report = ingest(cfg, progress=False)
+        # the same days on a single local store, for comparison
+        single = ingest(cfg.model_copy(update={"store": str(tmp_path / "one"), "storage_options": {}}))
+    assert report.ok and single.ok
+    nodes = {d.node_id for d in report.days}
+    assert len(nodes) == 2, nodes  # tasks ran on both nodes
+    recorded = {read_manifest(url, "XAUUSD", d, opts)["node_id"] for d in cfg.days()}
+    assert recorded == nodes
+    np.testing.assert_array_equal(
+        read_ticks(url, "XAUUSD", START, END, opts), read_ticks(str(tmp_path / "one"), "XAUUSD", START, END)
+    )
