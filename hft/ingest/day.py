@@ -110,6 +110,9 @@ def ingest_day(task: DayTask, node_id: str | None = None) -> DayResult:
     old_hours: dict[str, dict] = (manifest or {}).get("hours", {})
     done = done_statuses(task.recheck_suspect)
     keep = {k for k, v in old_hours.items() if v.get("status") in done}
+    existing = read_day(store, inst.symbol, task.day) if keep else None
+    if existing is None:
+        keep = set()  # the data file is gone: the manifest alone vouches for nothing
     todo = [h for k, h in due.items() if k not in keep]
     if not todo and manifest is not None:
         result.skipped, result.rows, result.hours = True, int(manifest.get("rows", 0)), old_hours
@@ -125,13 +128,11 @@ def ingest_day(task: DayTask, node_id: str | None = None) -> DayResult:
             fetched = dict(zip(todo, pool.map(lambda h: _fetch_hour(client, task, h), todo), strict=True))
         by_hour: dict[str, np.ndarray] = {}
         records: dict[str, dict] = {}
-        if keep:
-            existing = read_day(store, inst.symbol, task.day)
-            if existing is not None:
-                idx = (existing["ts"] - hour_ms(day_start)) // HOUR_MS
-                for k in keep:
-                    by_hour[k] = existing[idx == int(k)]
-                    records[k] = old_hours[k]
+        if existing is not None:
+            idx = (existing["ts"] - hour_ms(day_start)) // HOUR_MS
+            for k in keep:
+                by_hour[k] = existing[idx == int(k)]
+                records[k] = old_hours[k]
         for hour, (ticks, rec, nbytes) in fetched.items():
             key = f"{hour.hour:02d}"
             result.bytes_in += nbytes
@@ -163,7 +164,7 @@ def ingest_day(task: DayTask, node_id: str | None = None) -> DayResult:
             "source": task.source,
             "feed": task.base_url,
             "hours": records,
-            "dropped": result.dropped,
+            "dropped": _total_dropped(records),
             "node_id": node_id,
             "ingested_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
@@ -202,6 +203,14 @@ def _recheck_suspect_empties(client, task, fetched_keys, due, by_hour, records, 
                 "status": "suspect_empty",
                 "error": "empty while the neighbouring hours have ticks (retried)",
             }
+
+
+def _total_dropped(records: dict[str, dict]) -> dict[str, int]:
+    total = dict.fromkeys(DROP_REASONS, 0)
+    for rec in records.values():
+        for reason, n in rec.get("dropped", {}).items():
+            total[reason] = total.get(reason, 0) + n
+    return total
 
 
 def _count(result: DayResult, ticks: np.ndarray, dropped: dict[str, int]) -> None:

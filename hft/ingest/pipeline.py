@@ -14,7 +14,7 @@ from hft.data.sources import SOURCES, feed_base_url, get_source
 from hft.errors import ConfigError
 from hft.ingest.day import DayResult, DayTask, done_statuses, ingest_day
 from hft.store.fs import open_store
-from hft.store.ticks import read_manifest
+from hft.store.ticks import DATA_FILE, partition_parts, read_manifest
 
 __all__ = ["IngestConfig", "IngestReport", "ingest"]
 
@@ -145,7 +145,10 @@ def ingest(config: IngestConfig, *, progress: bool = True) -> IngestReport:
     todo: list[date] = []
     done = done_statuses(config.recheck_suspect)
     for day in config.days():
-        if not config.force and _is_complete(read_manifest(store, config.symbol, day), day, now, done):
+        manifest = None if config.force else read_manifest(store, config.symbol, day)
+        if _is_complete(manifest, day, now, done) and store.exists(
+            *partition_parts(config.symbol, day), DATA_FILE
+        ):
             report.days.append(DayResult(config.symbol, day, skipped=True))
         else:
             todo.append(day)

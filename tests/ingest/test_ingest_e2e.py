@@ -168,3 +168,20 @@ def test_hour_that_stays_empty_between_busy_hours_is_flagged(ray_local, dukascop
     assert fixed.ok and not fixed.hours("suspect_empty")
     expected = _feed_ticks(dukascopy_dir, "EURUSD", date(2019, 2, 4), date(2019, 2, 4), 100000)
     np.testing.assert_array_equal(read_ticks(cfg.store, "EURUSD", cfg.start, cfg.end), expected)
+
+
+def test_a_lost_data_file_is_fetched_again_not_trusted_to_its_manifest(ray_local, dukascopy_dir, tmp_path):
+    from hft.store import open_store
+    from hft.store.ticks import partition_parts
+
+    cfg = IngestConfig(
+        symbol="EURUSD", start=date(2019, 2, 4), end=date(2019, 2, 4), store=str(tmp_path / "s")
+    )
+    with FeedServer(dukascopy_dir) as server:
+        cfg = cfg.model_copy(update={"feed_url": server.url})
+        assert ingest(cfg, progress=False).ok
+        st = open_store(cfg.store)
+        st.fs.rm(st.path(*partition_parts("EURUSD", date(2019, 2, 4)), "ticks.parquet"))
+        ingest(cfg, progress=False)  # the manifest says complete, but its data is gone
+    expected = _feed_ticks(dukascopy_dir, "EURUSD", cfg.start, cfg.end, 100000)
+    np.testing.assert_array_equal(read_ticks(cfg.store, "EURUSD", cfg.start, cfg.end), expected)
