@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -21,7 +22,7 @@ from hft.errors import ConfigError, StoreError
 from hft.store.fs import Store, open_store
 from hft.store.ticks import iter_tick_batches, partition_parts
 
-__all__ = ["RunOutcome", "run_backtest", "data_fingerprint"]
+__all__ = ["PreparedRun", "RunOutcome", "data_fingerprint", "prepare_run", "record_run", "run_backtest"]
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,26 @@ def execution_vector(cfg: RunConfig):
     )
 
 
+_VOLATILE_MANIFEST_KEYS = ("ingested_at", "node_id", "feed")
+
+
+def _stable_manifest(raw: bytes) -> bytes:
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return raw
+    if isinstance(doc, dict):
+        for key in _VOLATILE_MANIFEST_KEYS:
+            doc.pop(key, None)
+        for rec in (doc.get("hours") or {}).values():
+            if isinstance(rec, dict):
+                rec.pop("url", None)  # the feed's address is where, not what
+    return json.dumps(doc, sort_keys=True).encode()
+
+
 def data_fingerprint(st: Store, symbol: str, start: date, end: date) -> tuple[str, list[str]]:
-    """Hash of each stored day's manifest (or file size when there is none) in the range."""
+    """Hash of each stored day's file size and manifest (what was stored, not when, where or by
+    which node it was fetched) in the range."""
     h = hashlib.sha256()
     days = []
     day = start
@@ -74,7 +93,7 @@ def data_fingerprint(st: Store, symbol: str, start: date, end: date) -> tuple[st
         if info is not None:
             days.append(day.isoformat())
             try:
-                manifest = st.read_bytes(*parts, "_manifest.json")
+                manifest = _stable_manifest(st.read_bytes(*parts, "_manifest.json"))
             except FileNotFoundError:
                 manifest = b""
             h.update(f"{day.isoformat()}:{info.get('size')}:".encode() + manifest)
@@ -85,6 +104,106 @@ def data_fingerprint(st: Store, symbol: str, start: date, end: date) -> tuple[st
             f"(run `hft ingest {symbol} --start {start} --end {end} --store {st.url}`)"
         )
     return h.hexdigest()[:16], days
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A validated, resolved config with its run id: everything needed before ticks are fed."""
+
+    config: RunConfig  # data.store/start/end resolved
+    params: Any  # StrategyParams
+    exec_vector: Any  # np.ndarray, see execution_vector
+    store: Store
+    fingerprint: str
+    days: list[str]
+    resolved: dict[str, Any]
+    run_id: str
+
+    @property
+    def folder(self) -> tuple[str, str, str]:
+        return ("runs", self.config.run_group, self.run_id)
+
+
+def prepare_run(
+    config: RunConfig | str | Path,
+    *,
+    store: str | Store | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    storage_options: dict[str, Any] | None = None,
+    data_id: tuple[str, list[str]] | None = None,
+) -> PreparedRun:
+    """Validate and resolve `config`; `data_id` = (fingerprint, days) skips re-reading manifests."""
+    where = "config"
+    if not isinstance(config, RunConfig):
+        where = str(config)
+        config = load_config(config)
+    st_obj = store if isinstance(store, Store) else None
+    store_url = st_obj.url if st_obj is not None else store
+    data = config.data.model_copy(
+        update={k: v for k, v in {"store": store_url, "start": start, "end": end}.items() if v is not None}
+    )
+    if data.end < data.start:
+        raise ConfigError(f"{where}: data: empty date range: end {data.end} is before start {data.start}")
+    if not data.store:
+        raise ConfigError(f"{where}: data.store: no store given (set it in the config or pass --store)")
+    config = config.model_copy(update={"data": data})
+    params = config.strategy_params(where)
+    ep = execution_vector(config)
+    st = st_obj or open_store(data.store, storage_options)
+    fingerprint, days = data_id or data_fingerprint(st, data.symbol, data.start, data.end)
+    resolved = config.model_dump(mode="json")
+    resolved["data"].pop("store")
+    resolved["strategy"]["params"] = params.model_dump(mode="json")
+    run_id = A.run_id_for(resolved, fingerprint, hft.__version__)
+    return PreparedRun(config, params, ep, st, fingerprint, list(days), resolved, run_id)
+
+
+def record_run(prep: PreparedRun, res: Any, wall: float, tags: dict[str, Any] | None = None) -> RunOutcome:
+    """Metrics and the run folder for an engine `RunResult` computed by the caller (e.g. a sweep actor)."""
+    config, st, data = prep.config, prep.store, prep.config.data
+    metrics = compute_metrics(res.trades, res.marks, res.acct, config.execution.capital)
+    summary = {
+        "run_id": prep.run_id,
+        "group": config.run_group,
+        "created": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "hft_version": hft.__version__,
+        "metrics": metrics,
+        "metric_note": METRIC_NOTE,
+        "data": {
+            "store": st.url,
+            "symbol": data.symbol,
+            "start": data.start.isoformat(),
+            "end": data.end.isoformat(),
+            "days": prep.days,
+            "fingerprint": prep.fingerprint,
+            "ticks": res.n_ticks,
+        },
+        "wall_time_s": round(wall, 4),
+        "config": prep.resolved,
+        "tags": dict(tags or {}),
+    }
+    row = {
+        "run_id": prep.run_id,
+        "group": config.run_group,
+        "strategy": config.strategy.name,
+        "symbol": data.symbol,
+        "start": data.start,
+        "end": data.end,
+        "fingerprint": prep.fingerprint,
+        "params": yaml.safe_dump(prep.resolved["strategy"]["params"], sort_keys=True).strip(),
+        # typed `param_<name>` columns so reports can group and filter by parameter without parsing
+        **{f"param_{k}": v for k, v in prep.resolved["strategy"]["params"].items()},
+        **metrics,
+        **{k: v for k, v in (tags or {}).items() if k not in {"run_id", "group"}},
+        "wall_time_s": wall,
+    }
+    folder = prep.folder
+    st.write_bytes(A.parquet_bytes(A.trades_table(res.trades)), *folder, A.TRADES_FILE)
+    st.write_bytes(A.parquet_bytes(A.equity_table(res.marks)), *folder, A.EQUITY_FILE)
+    st.write_bytes(A.parquet_bytes(A.summary_table(row)), *folder, A.SUMMARY_PARQUET)
+    st.write_bytes(A.yaml_bytes(summary), *folder, A.SUMMARY_YAML)
+    return RunOutcome(prep.run_id, st.uri(*folder), summary, computed=True)
 
 
 def run_backtest(
@@ -102,80 +221,21 @@ def run_backtest(
     `tags` (e.g. sweep, trial, fold, phase) are stored as extra `summary.parquet` columns and under
     `tags` in `summary.yaml`; they do not change the run id.
     """
-    where = "config"
-    if not isinstance(config, RunConfig):
-        where = str(config)
-        config = load_config(config)
-    data = config.data.model_copy(
-        update={k: v for k, v in {"store": store, "start": start, "end": end}.items() if v is not None}
-    )
-    if data.end < data.start:
-        raise ConfigError(f"{where}: data: empty date range: end {data.end} is before start {data.start}")
-    if not data.store:
-        raise ConfigError(f"{where}: data.store: no store given (set it in the config or pass --store)")
-    config = config.model_copy(update={"data": data})
-    params = config.strategy_params(where)
-    ep = execution_vector(config)
-    st = open_store(data.store, storage_options)
-    fingerprint, days = data_fingerprint(st, data.symbol, data.start, data.end)
-    resolved = config.model_dump(mode="json")
-    resolved["data"].pop("store")
-    resolved["strategy"]["params"] = params.model_dump(mode="json")
-    run_id = A.run_id_for(resolved, fingerprint, hft.__version__)
-    folder = ("runs", config.run_group, run_id)
+    where = str(config) if not isinstance(config, RunConfig) else "config"
+    prep = prepare_run(config, store=store, start=start, end=end, storage_options=storage_options)
+    config, st, data, folder = prep.config, prep.store, prep.config.data, prep.folder
     if not force:
         try:
             done = yaml.safe_load(st.read_bytes(*folder, A.SUMMARY_YAML))
         except FileNotFoundError:
             done = None
-        if isinstance(done, dict) and done.get("run_id") == run_id:
-            return RunOutcome(run_id, st.uri(*folder), done, computed=False)
+        if isinstance(done, dict) and done.get("run_id") == prep.run_id:
+            return RunOutcome(prep.run_id, st.uri(*folder), done, computed=False)
 
-    spec = get_strategy(config.strategy.name, config.strategy.module, where).spec(params)
+    spec = get_strategy(config.strategy.name, config.strategy.module, where).spec(prep.params)
     t0 = time.perf_counter()
-    run = Run(spec, params.encode(config.execution.size), ep)
+    run = Run(spec, prep.params.encode(config.execution.size), prep.exec_vector)
     for batch in iter_tick_batches(st, data.symbol, data.start, data.end, ("ts", "bid", "ask")):
         run.feed(batch["ts"], batch["bid"], batch["ask"], where=f"{st.uri('ticks')} {data.symbol}")
     res = run.finish()
-    wall = time.perf_counter() - t0
-    metrics = compute_metrics(res.trades, res.marks, res.acct, config.execution.capital)
-    summary = {
-        "run_id": run_id,
-        "group": config.run_group,
-        "created": datetime.now().astimezone().isoformat(timespec="seconds"),
-        "hft_version": hft.__version__,
-        "metrics": metrics,
-        "metric_note": METRIC_NOTE,
-        "data": {
-            "store": st.url,
-            "symbol": data.symbol,
-            "start": data.start.isoformat(),
-            "end": data.end.isoformat(),
-            "days": days,
-            "fingerprint": fingerprint,
-            "ticks": res.n_ticks,
-        },
-        "wall_time_s": round(wall, 4),
-        "config": resolved,
-        "tags": dict(tags or {}),
-    }
-    row = {
-        "run_id": run_id,
-        "group": config.run_group,
-        "strategy": config.strategy.name,
-        "symbol": data.symbol,
-        "start": data.start,
-        "end": data.end,
-        "fingerprint": fingerprint,
-        "params": yaml.safe_dump(resolved["strategy"]["params"], sort_keys=True).strip(),
-        # typed `param_<name>` columns so reports can group and filter by parameter without parsing
-        **{f"param_{k}": v for k, v in resolved["strategy"]["params"].items()},
-        **metrics,
-        **{k: v for k, v in (tags or {}).items() if k not in {"run_id", "group"}},
-        "wall_time_s": wall,
-    }
-    st.write_bytes(A.parquet_bytes(A.trades_table(res.trades)), *folder, A.TRADES_FILE)
-    st.write_bytes(A.parquet_bytes(A.equity_table(res.marks)), *folder, A.EQUITY_FILE)
-    st.write_bytes(A.parquet_bytes(A.summary_table(row)), *folder, A.SUMMARY_PARQUET)
-    st.write_bytes(A.yaml_bytes(summary), *folder, A.SUMMARY_YAML)
-    return RunOutcome(run_id, st.uri(*folder), summary, computed=True)
+    return record_run(prep, res, time.perf_counter() - t0, tags)
