@@ -229,7 +229,15 @@ def _register_run() -> None:
     app.command("run")(run)
 
 
+def _register_reduce() -> None:
+    from hft.reduce.cli import dashboard, report
+
+    app.command("report")(report)
+    app.command("dashboard")(dashboard)
+
+
 _register_run()
+_register_reduce()
 
 
 def _day(value: str, opt: str) -> date:

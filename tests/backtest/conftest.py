@@ -9,13 +9,13 @@ import pytest
 from hft.data.bi5 import decode_bi5
 from hft.store.ticks import write_day  # the ingest side's writer: same layout `hft ingest` produces
 
-DAYS = (date(2019, 2, 5), date(2019, 2, 6))
+DAYS = (date(2019, 2, 4), date(2019, 2, 5))
 
 
 def _day_ticks(dukascopy_dir: Path, day: date) -> np.ndarray:
     parts = []
     for hour in range(24):
-        body = (dukascopy_dir / f"EURUSD/2019/01/{day.day - 1:02d}/{hour:02d}h_ticks.bi5").read_bytes()
+        body = (dukascopy_dir / f"EURUSD/2019/01/{day.day:02d}/{hour:02d}h_ticks.bi5").read_bytes()
         when = datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
         parts.append(decode_bi5(body, symbol="EURUSD", hour=when, decimal_factor=100_000))
     return np.concatenate(parts)

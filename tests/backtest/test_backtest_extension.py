@@ -31,7 +31,7 @@ def test_user_strategy_runs_by_name_from_a_config(store_copy):
     from hft.store.ticks import read_ticks
 
     ticks = read_ticks(
-        store_copy, "EURUSD", *(np.datetime64(d, "D").astype(object) for d in ("2019-02-05", "2019-02-06"))
+        store_copy, "EURUSD", *(np.datetime64(d, "D").astype(object) for d in ("2019-02-04", "2019-02-05"))
     )
     mid = (ticks["bid"] + ticks["ask"]) * 0.5
     move = np.full(mid.size, np.nan)

@@ -61,8 +61,8 @@ def test_identical_run_is_reused_and_force_recomputes(store_copy):
     forced = run_backtest(CONFIGS / "donchian.yaml", store=store_copy, force=True)
     assert forced.computed and forced.run_id == first.run_id
     assert forced.summary["metrics"] == first.summary["metrics"]
-    other = run_backtest(CONFIGS / "donchian.yaml", store=store_copy, end=date(2019, 2, 5))
-    assert other.run_id != first.run_id and other.summary["data"]["days"] == ["2019-02-05"]
+    other = run_backtest(CONFIGS / "donchian.yaml", store=store_copy, end=date(2019, 2, 4))
+    assert other.run_id != first.run_id and other.summary["data"]["days"] == ["2019-02-04"]
 
 
 def test_changed_data_changes_the_run_id(store_copy, dukascopy_dir):
@@ -70,9 +70,9 @@ def test_changed_data_changes_the_run_id(store_copy, dukascopy_dir):
     ticks = np.zeros(
         3, dtype=[("ts", "<i8"), ("ask", "<f8"), ("bid", "<f8"), ("ask_volume", "<f4"), ("bid_volume", "<f4")]
     )
-    ticks["ts"] = 1_549_411_200_000 + np.arange(3) * 1000
+    ticks["ts"] = 1_549_324_800_000 + np.arange(3) * 1000  # 2019-02-05
     ticks["bid"], ticks["ask"] = 1.1, 1.1001
-    write_day(store_copy, "EURUSD", date(2019, 2, 6), ticks)
+    write_day(store_copy, "EURUSD", date(2019, 2, 5), ticks)
     second = run_backtest(CONFIGS / "ema_cross.yaml", store=store_copy)
     assert second.computed and second.run_id != first.run_id
 
@@ -120,7 +120,7 @@ def test_missing_partitions_and_empty_range_write_nothing(tmp_path, store_copy):
         )
     with pytest.raises(ConfigError, match="empty date range"):
         run_backtest(
-            CONFIGS / "ema_cross.yaml", store=store_copy, start=date(2019, 2, 6), end=date(2019, 2, 5)
+            CONFIGS / "ema_cross.yaml", store=store_copy, start=date(2019, 2, 5), end=date(2019, 2, 4)
         )
     assert not Path(store_copy, "runs").exists()
 

@@ -1,0 +1,132 @@
+"""`hft report` and `hft dashboard` as typer-annotated functions (registered by hft.cli).
+
+`python -m hft.reduce.cli report|dashboard …` runs them standalone.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hft.errors import ConfigError, HftError
+
+__all__ = ["report", "dashboard", "app"]
+
+
+def _fail(exc: BaseException) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def report(
+    runs_url: Annotated[
+        str, typer.Argument(help="The runs folder ({store}/runs) or its store: a path or s3://…")
+    ],
+    top: Annotated[
+        int, typer.Option(help="Runs in the leaderboard (and with curves, at most 10).", min=1)
+    ] = 10,
+    by: Annotated[
+        str, typer.Option(help="Metric to rank by (drawdowns and fees: lower is better).")
+    ] = "sharpe",
+    html: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report here.")] = None,
+    csv: Annotated[str | None, typer.Option(help="Write every run, ranked, as CSV (path or URL).")] = None,
+    parquet: Annotated[str | None, typer.Option(help="Write every run, ranked, as Parquet.")] = None,
+    group: Annotated[list[str] | None, typer.Option(help="Only these run groups (repeatable).")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Only runs of this strategy.")] = None,
+    min_trades: Annotated[int, typer.Option(help="Only runs with at least this many trades.", min=0)] = 0,
+    storage: Annotated[
+        str | None, typer.Option(help="Optuna storage of the sweep (default: {runs}/optuna.db when present).")
+    ] = None,
+    study: Annotated[str | None, typer.Option(help="Optuna study for parameter importance.")] = None,
+    storage_option: Annotated[
+        list[str] | None, typer.Option("--storage-option", help="fsspec option key=value (repeatable).")
+    ] = None,
+) -> None:
+    """Rank every run under RUNS_URL; sensitivity, strategy comparison, curves of the leaders."""
+    import polars as pl
+
+    from hft.reduce.report import build_report, export_table
+    from hft.reduce.scan import SkippedArtifactWarning
+    from hft.reduce.text import render_text
+    from hft.store.fs import parse_storage_options
+
+    where = None
+    if strategy:
+        where = pl.col("strategy") == strategy
+    if min_trades:
+        cond = pl.col("trades") >= min_trades
+        where = cond if where is None else where & cond
+    try:
+        opts = parse_storage_options(storage_option)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SkippedArtifactWarning)
+            rep = build_report(
+                runs_url,
+                storage_options=opts,
+                by=by,
+                top=top,
+                curves=min(top, 10),
+                groups=group,
+                where=where,
+                optuna_storage=storage,
+                study=study,
+            )
+        for w in caught:
+            if issubclass(w.category, SkippedArtifactWarning):
+                typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        typer.echo(render_text(rep))
+        for target in (csv, parquet):
+            if target:
+                typer.echo(f"wrote {export_table(rep.ranked, target, opts)}")
+        if html:
+            from hft.reduce.html import render_html
+
+            html_target = str(html)
+            export_html(render_html(rep), html_target)
+            typer.echo(f"wrote {html_target}")
+    except HftError as exc:
+        _fail(exc)
+
+
+def export_html(text: str, target: str) -> None:
+    from hft.store.fs import open_store
+
+    path = Path(target).expanduser().resolve()
+    open_store(str(path.parent)).write_bytes(text.encode(), path.name)
+
+
+def dashboard(
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            help="Optuna storage URL (sqlite:///…/optuna.db) or journal file; default {store}/runs/optuna.db."
+        ),
+    ] = None,
+    store: Annotated[str, typer.Option(help="Store whose runs/optuna.db is the default storage.")] = "./data",
+    host: Annotated[
+        str, typer.Option(help="Address to bind (keep 127.0.0.1 unless you mean to share).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 = any free port).", min=0, max=65535)] = 8080,
+) -> None:
+    """Serve optuna-dashboard on a sweep's Optuna storage."""
+    from hft.reduce.dashboard import default_storage, serve_dashboard
+
+    try:
+        url = storage or default_storage(store)
+        serve_dashboard(url, host, port, announce=lambda m: (typer.echo(m), sys.stdout.flush()))
+    except (HftError, ConfigError) as exc:
+        _fail(exc)
+
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True)
+app.command("report")(report)
+app.command("dashboard")(dashboard)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,162 @@
+"""`build_report`: one pass over the summaries, then the leaders' curves, into a `Report` that the
+terminal, HTML and file exports render."""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from hft.errors import HftError
+from hft.reduce.curves import RunDetail, load_run
+from hft.reduce.leaderboard import check_metric, compare_strategies, descending_for, runs_table
+from hft.reduce.scan import RunsScan, SkippedArtifactWarning, scan_runs
+from hft.reduce.sensitivity import explained_variance, heatmap_grid, sensitivity
+from hft.reduce.walkforward import walkforward_summary, walkforward_table
+from hft.store.fs import open_store
+
+__all__ = ["Report", "build_report", "export_table"]
+
+
+@dataclass
+class Report:
+    url: str
+    by: str
+    descending: bool
+    runs: int  # committed runs that were read
+    scan: RunsScan
+    leaderboard: pl.DataFrame
+    ranked: pl.DataFrame  # every run ranked by `by` (the export)
+    strategies: pl.DataFrame
+    sensitivity: pl.DataFrame
+    eta2: pl.DataFrame
+    heatmap: dict | None
+    details: list[RunDetail] = field(default_factory=list)
+    walkforward: pl.DataFrame | None = None
+    walkforward_summary: pl.DataFrame | None = None
+    importance: pl.DataFrame | None = None  # param, importance (Optuna)
+    importance_study: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        return self.scan.skipped_counts()
+
+
+def _rank(table: pl.DataFrame, by: str, desc: bool) -> pl.DataFrame:
+    ok = pl.col(by).is_not_null() & pl.col(by).cast(pl.Float64).is_finite()
+    ranked = table.filter(ok).sort([by, "run_id"], descending=[desc, False]).with_row_index("rank", offset=1)
+    rest = table.filter(~ok).with_columns(pl.lit(None, pl.UInt32).alias("rank"))
+    return pl.concat([ranked, rest.select(ranked.columns)])
+
+
+def _pick_heatmap(eta2: pl.DataFrame, leader_strategy: str | None) -> tuple[str, str, str] | None:
+    """The two parameters of the leading strategy that explain most of the objective."""
+    if leader_strategy is None:
+        return None
+    top = eta2.filter(pl.col("strategy") == leader_strategy).sort("eta2", descending=True)["param"].to_list()
+    return (leader_strategy, top[0], top[1]) if len(top) >= 2 else None
+
+
+def build_report(
+    url: str,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    by: str = "sharpe",
+    top: int = 10,
+    curves: int | None = None,
+    groups: list[str] | None = None,
+    where: pl.Expr | None = None,
+    optuna_storage: str | None = None,
+    study: str | None = None,
+    heatmap: tuple[str, str] | None = None,
+    lags: int = 20,
+) -> Report:
+    """Scan every run under `url` and compute everything a report shows.
+
+    Runs the objective `by` cannot rank (null/NaN) are kept in the export but not ranked. `curves`
+    (default `top`, capped at 10 for plots) is how many leaders get equity and trade analytics.
+    """
+    scan = scan_runs(url, storage_options, groups=groups)
+    check_metric(scan, by)
+    desc = descending_for(by)
+    table = runs_table(scan, by, where=where)
+    ranked = _rank(table, by, desc)
+    lead = ranked.filter(pl.col("rank").is_not_null()).head(top)
+    eta2 = explained_variance(table, by)
+    leader_strategy = lead["strategy"][0] if lead.height else None
+    grid = None
+    choice = (
+        (leader_strategy, *heatmap) if heatmap and leader_strategy else _pick_heatmap(eta2, leader_strategy)
+    )
+    if choice:
+        grid = heatmap_grid(table, by, choice[0], choice[1], choice[2])
+    report = Report(
+        url=scan.store.uri(),
+        by=by,
+        descending=desc,
+        runs=table.height,
+        scan=scan,
+        leaderboard=lead,
+        ranked=ranked,
+        strategies=compare_strategies(table, by),
+        sensitivity=sensitivity(table, by),
+        eta2=eta2,
+        heatmap=grid,
+    )
+    n_curves = min(top if curves is None else curves, lead.height)
+    folders = _run_folders(scan)
+    for row in lead.head(n_curves).iter_rows(named=True):
+        run_url = folders.get((row["group"], row["run_id"]))
+        if run_url is not None:
+            report.details.append(load_run(scan, row["run_id"], run_url, lags=lags))
+    report.walkforward = walkforward_table(scan)
+    if report.walkforward is not None:
+        report.walkforward_summary = walkforward_summary(report.walkforward)
+    storage = optuna_storage or _default_storage(scan)
+    if storage:
+        try:
+            report.importance_study, report.importance = _importance(storage, study)
+        except HftError as exc:
+            msg = f"parameter importance from Optuna left out: {exc}"
+            report.notes.append(msg)
+            warnings.warn(msg, SkippedArtifactWarning, stacklevel=2)
+    return report
+
+
+def _importance(storage: str, study: str | None):
+    from hft.reduce.optuna_io import param_importances
+
+    return param_importances(storage, study)
+
+
+def _default_storage(scan: RunsScan) -> str | None:
+    dbs = [f for f in scan.optuna_files if posixpath.basename(f) == "optuna.db"]
+    return f"sqlite:///{dbs[0]}" if len(dbs) == 1 else None
+
+
+def _run_folders(scan: RunsScan) -> dict[tuple[str, str], str]:
+    """(group, run_id) → run folder URL, from the summary paths (no extra listing)."""
+    out = {}
+    for f in scan.summaries:
+        folder = posixpath.dirname(f)
+        out[(posixpath.basename(posixpath.dirname(folder)), posixpath.basename(folder))] = folder
+    return out
+
+
+def export_table(df: pl.DataFrame, target: str, storage_options: dict[str, Any] | None = None) -> str:
+    """Write `df` as CSV or Parquet (by extension) atomically to a local path or fsspec URL."""
+    buf = io.BytesIO()
+    if target.endswith(".parquet"):
+        df.write_parquet(buf, compression="zstd")
+    else:
+        flat = df.with_columns(pl.col(c).cast(pl.String) for c, t in df.schema.items() if t.is_nested())
+        flat.write_csv(buf)
+    parent, name = posixpath.split(target.rstrip("/"))
+    st = open_store(parent or ".", storage_options if "://" in target else None)
+    st.write_bytes(buf.getvalue(), name)
+    return st.uri(name)

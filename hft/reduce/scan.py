@@ -1,0 +1,322 @@
+"""Find the runs under a runs folder and scan their `summary.parquet` files lazily with Polars.
+
+One fsspec listing finds every run folder and its commit marker (`summary.yaml`, written last);
+Polars then reads the committed summaries itself (local or object store) with projection and
+filter pushdown. A run whose artifacts are missing, unfinished or unreadable is skipped with a
+`SkippedArtifactWarning` that names the file, and counted; it never sinks the whole report.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from hft.errors import ConfigError, StoreError
+from hft.store.fs import Store, open_store
+
+__all__ = [
+    "RUN_ARTIFACTS",
+    "CORE_SCHEMA",
+    "METRIC_COLUMNS",
+    "SUMMARY_PATH",
+    "RUN_URL",
+    "Skipped",
+    "SkippedArtifactWarning",
+    "RunsScan",
+    "scan_runs",
+    "polars_storage_options",
+]
+
+# File names of hft.backtest.artifacts, repeated so reports need not import the engine (Numba);
+# tests/reduce checks they agree.
+SUMMARY_YAML, SUMMARY_PARQUET, TRADES_FILE, EQUITY_FILE = (
+    "summary.yaml",
+    "summary.parquet",
+    "trades.parquet",
+    "equity.parquet",
+)
+RUN_ARTIFACTS = (SUMMARY_YAML, SUMMARY_PARQUET, TRADES_FILE, EQUITY_FILE)
+WALKFORWARD_FILE = "walkforward.parquet"
+SUMMARY_PATH = "_summary_path"  # column Polars fills with each row's file
+RUN_URL = "run_url"  # the run folder, derived from SUMMARY_PATH
+
+_F, _I = pl.Float64, pl.Int64
+# Metric names and types as hft.backtest.metrics.compute_metrics returns them.
+METRIC_COLUMNS: dict[str, pl.DataType] = {
+    "net_pnl": _F,
+    "total_return": _F,
+    "final_equity": _F,
+    "sharpe": _F,
+    "sortino": _F,
+    "max_drawdown": _F,
+    "max_drawdown_frac": _F,
+    "calmar": _F,
+    "trades": _I,
+    "win_rate": _F,
+    "profit_factor": _F,
+    "avg_trade": _F,
+    "median_trade": _F,
+    "avg_holding_s": _F,
+    "exposure": _F,
+    "fees": _F,
+    "days": _I,
+    "ticks": _I,
+}
+# Columns whose type is fixed whatever a file says (a metric that was None everywhere in one run is
+# stored as Parquet `null` there; the fixed type lets every file be read into one frame).
+CORE_SCHEMA: dict[str, pl.DataType] = {
+    "run_id": pl.String,
+    "group": pl.String,
+    "strategy": pl.String,
+    "symbol": pl.String,
+    "start": pl.Date,
+    "end": pl.Date,
+    "fingerprint": pl.String,
+    "params": pl.String,
+    **METRIC_COLUMNS,
+    "wall_time_s": _F,
+    "sweep": pl.String,
+    "trial": _I,
+    "fold": _I,
+    "phase": pl.String,
+}
+_CAST = pl.ScanCastOptions(integer_cast=["upcast", "allow-float"], float_cast="upcast")
+
+
+class SkippedArtifactWarning(UserWarning):
+    """A run's artifact is missing, unfinished or unreadable: that run (or that plot) is left out."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    url: str  # the file (or run folder) that was left out
+    reason: str  # short cause: unfinished, missing summary.parquet, unreadable summary.parquet, …
+    detail: str = ""
+
+    def message(self) -> str:
+        return f"skipped {self.url}: {self.reason}" + (f" ({self.detail})" if self.detail else "")
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:limit]
+
+
+def polars_storage_options(st: Store) -> dict[str, str] | None:
+    """The store's s3fs options translated to Polars' object-store keys (None for local paths)."""
+    if st.is_local:
+        return None
+    opts = dict(st.storage_options)
+    endpoint = getattr(st.fs, "endpoint_url", None) or opts.get("endpoint_url")
+    client = opts.get("client_kwargs") or {}
+    endpoint = endpoint or client.get("endpoint_url")
+    out: dict[str, str] = {}
+    key = opts.get("key") or getattr(st.fs, "key", None)
+    secret = opts.get("secret") or getattr(st.fs, "secret", None)
+    token = opts.get("token") or getattr(st.fs, "token", None)
+    if key:
+        out["aws_access_key_id"] = str(key)
+    if secret:
+        out["aws_secret_access_key"] = str(secret)
+    if token:
+        out["aws_session_token"] = str(token)
+    if opts.get("anon"):
+        out["aws_skip_signature"] = "true"
+    region = client.get("region_name") or opts.get("region_name")
+    if endpoint:
+        out["aws_endpoint_url"] = str(endpoint)
+        out["aws_allow_http"] = "true" if str(endpoint).startswith("http://") else "false"
+        region = region or "us-east-1"
+    if region:
+        out["aws_region"] = str(region)
+    return out or None
+
+
+@dataclass
+class RunsScan:
+    """The committed runs under a runs folder, what was skipped, and lazy access to summaries."""
+
+    store: Store  # rooted at the runs folder
+    summaries: list[str]  # URLs of committed summary.parquet files
+    schema: dict[str, pl.DataType]
+    walkforward: list[str] = field(default_factory=list)  # URLs of walkforward.parquet files
+    optuna_files: list[str] = field(default_factory=list)  # local optuna.db / journal files
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.store.url
+
+    @property
+    def storage_options(self) -> dict[str, str] | None:
+        return polars_storage_options(self.store)
+
+    def skip(self, item: Skipped) -> None:
+        self.skipped.append(item)
+        warnings.warn(item.message(), SkippedArtifactWarning, stacklevel=3)
+
+    def skipped_counts(self) -> dict[str, int]:
+        return dict(Counter(s.reason for s in self.skipped))
+
+    def param_columns(self) -> list[str]:
+        return [c for c in self.schema if c.startswith("param_")]
+
+    def lazy(self, files: Sequence[str] | None = None) -> pl.LazyFrame:
+        """One lazy scan over `files` (default all committed summaries), in the union schema."""
+        files = list(self.summaries if files is None else files)
+        if not files:
+            return pl.LazyFrame(schema={**self.schema, SUMMARY_PATH: pl.String})
+        return pl.scan_parquet(
+            files,
+            schema=self.schema,
+            missing_columns="insert",
+            extra_columns="ignore",
+            cast_options=_CAST,
+            include_file_paths=SUMMARY_PATH,
+            storage_options=self.storage_options,
+            glob=False,
+            hive_partitioning=False,
+        )
+
+    def collect(self, query: Callable[[pl.LazyFrame], pl.LazyFrame]) -> pl.DataFrame:
+        """Run `query` over every summary. When Polars cannot read some files they are found by
+        bisection (first with a footer-only count, then with the query itself), skipped with a
+        warning, and the query runs again over the rest: a few bad files cost O(log n) probes."""
+        try:
+            return query(self.lazy()).collect()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            first = exc
+        for probe in (_footer_probe, query):
+            bad = self._bad_files(self.summaries, probe)
+            if len(bad) == len(self.summaries) > 1:
+                break  # every file "fails": the query is wrong, not the files
+            bad_set = {f for f, _ in bad}
+            for f, exc in bad:
+                self.skip(Skipped(f, "unreadable summary.parquet", _first_line(exc)))
+            self.summaries = [f for f in self.summaries if f not in bad_set]
+            try:
+                return query(self.lazy()).collect()
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                first = exc
+        raise StoreError(f"cannot scan summaries under {self.url}: {_first_line(first)}") from first
+
+    def _bad_files(self, files: list[str], probe) -> list[tuple[str, BaseException]]:
+        if not files:
+            return []
+        try:
+            probe(self.lazy(files)).collect()
+            return []
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            if len(files) == 1:
+                return [(files[0], exc)]
+        mid = len(files) // 2
+        return self._bad_files(files[:mid], probe) + self._bad_files(files[mid:], probe)
+
+
+def _footer_probe(lf: pl.LazyFrame) -> pl.LazyFrame:
+    return lf.select(pl.len())
+
+
+def _resolve_root(url: str, storage_options: dict[str, Any] | None) -> Store:
+    st = open_store(url, storage_options)
+    if not st.fs.isdir(st.root):
+        raise StoreError(f"runs folder {st.uri()} does not exist (expected {{store}}/runs)")
+    # A store root holding a `runs` folder is accepted in place of the runs folder itself.
+    if posixpath.basename(st.root) != "runs" and st.fs.isdir(st.path("runs")):
+        st = open_store(st.uri("runs").rstrip("/"), storage_options)
+    return st
+
+
+def _schema_of(files: list[str], opts, scan: RunsScan) -> dict[str, pl.DataType] | None:
+    for f in files[:3]:
+        try:
+            return dict(pl.scan_parquet(f, storage_options=opts).collect_schema())
+        except (pl.exceptions.PolarsError, OSError):
+            continue  # an unreadable file is found (and named) by RunsScan.collect
+    return None
+
+
+def _merge(a: pl.DataType, b: pl.DataType) -> pl.DataType:
+    if a == b or b == pl.Null:
+        return a
+    if a == pl.Null:
+        return b
+    if a.is_numeric() and b.is_numeric():
+        return pl.Float64
+    return pl.String
+
+
+def scan_runs(
+    url: str,
+    storage_options: dict[str, Any] | None = None,
+    *,
+    groups: Sequence[str] | None = None,
+) -> RunsScan:
+    """List the run folders under `url` (the runs folder or the store holding it).
+
+    `groups` prunes by group folder before anything is read (partition pruning on the layout
+    `{runs}/{group}/{run_id}/`). Raises StoreError when the folder does not exist.
+    """
+    st = _resolve_root(url, storage_options)
+    root = st.root.rstrip("/")
+    try:
+        listing = st.fs.find(root, withdirs=False)
+    except OSError as exc:
+        raise StoreError(f"cannot list {st.uri()}: {exc}") from exc
+    folders: dict[str, set[str]] = {}
+    walkforward: list[str] = []
+    optuna_files: list[str] = []
+    for path in listing:
+        path = str(path)
+        rel = path[len(root) :].lstrip("/")
+        name = posixpath.basename(rel)
+        if name.startswith("."):
+            continue  # temp files of in-flight atomic writes
+        if groups is not None and rel.split("/", 1)[0] not in set(groups):
+            continue
+        if name in RUN_ARTIFACTS:
+            folders.setdefault(posixpath.dirname(rel), set()).add(name)
+        elif name == WALKFORWARD_FILE:
+            walkforward.append(st.uri(rel))
+        elif st.is_local and (name.endswith(".db") or name.endswith(".journal") or name.endswith(".log")):
+            optuna_files.append(st.uri(rel))
+    if groups is not None:
+        known = {rel.split("/", 1)[0] for rel in folders}
+        missing = sorted(set(groups) - known)
+        if missing:
+            raise ConfigError(f"--group: no runs for {', '.join(missing)} under {st.uri()}")
+    scan = RunsScan(st, [], {}, sorted(walkforward), sorted(optuna_files))
+    by_group: dict[str, list[str]] = {}
+    for rel in sorted(folders):
+        names = folders[rel]
+        if SUMMARY_YAML not in names:
+            scan.skip(Skipped(st.uri(rel), "unfinished run", "no summary.yaml commit marker"))
+        elif SUMMARY_PARQUET not in names:
+            scan.skip(Skipped(st.uri(rel, SUMMARY_PARQUET), "missing summary.parquet"))
+        else:
+            f = st.uri(rel, SUMMARY_PARQUET)
+            scan.summaries.append(f)
+            by_group.setdefault(posixpath.dirname(rel), []).append(f)
+    opts = scan.storage_options
+    schema: dict[str, pl.DataType] = {}
+    for files in by_group.values():
+        for col, dtype in (_schema_of(files, opts, scan) or {}).items():
+            schema[col] = _merge(schema[col], dtype) if col in schema else dtype
+    for col, dtype in list(schema.items()):
+        if dtype == pl.Null:
+            schema[col] = pl.Float64 if col.startswith("param_") else pl.String
+    scan.schema = {**schema, **CORE_SCHEMA}
+    return scan
+
+
+def with_run_url(df: pl.DataFrame | pl.LazyFrame):
+    """Replace the file column by the run folder URL."""
+    return df.with_columns(pl.col(SUMMARY_PATH).str.replace(r"/summary\.parquet$", "").alias(RUN_URL)).drop(
+        SUMMARY_PATH
+    )
