@@ -229,6 +229,12 @@ def _register_run() -> None:
     app.command("run")(run)
 
 
+def _register_sweep() -> None:
+    from hft.sweep.cli import sweep
+
+    app.command("sweep")(sweep)
+
+
 def _register_reduce() -> None:
     from hft.reduce.cli import dashboard, report
 
@@ -237,6 +243,7 @@ def _register_reduce() -> None:
 
 
 _register_run()
+_register_sweep()
 _register_reduce()
 
 

@@ -26,7 +26,20 @@ def _run(*args, **kw):
 
 
 @pytest.mark.parametrize(
-    "cmd", [[], ["symbols"], ["synth"], ["feed", "serve"], ["ingest"], ["store"], ["demo"], ["run"]]
+    "cmd",
+    [
+        [],
+        ["symbols"],
+        ["synth"],
+        ["feed", "serve"],
+        ["ingest"],
+        ["store"],
+        ["demo"],
+        ["run"],
+        ["sweep"],
+        ["report"],
+        ["dashboard"],
+    ],
 )
 def test_every_command_has_help(cmd):
     res = _run(*cmd, "--help")

@@ -1,0 +1,108 @@
+"""`hft sweep SPEC.yaml | CONFIG.yaml... | FOLDER`: registered by hft.cli as `app.command("sweep")(sweep)`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hft.errors import ConfigError, HftError
+
+__all__ = ["sweep", "print_result"]
+
+
+def print_result(res, echo=typer.echo) -> None:
+    """Leaderboard, walk-forward table and where everything was written."""
+    from hft.sweep.leaderboard import format_leaderboard, format_walkforward
+
+    spec, s = res.spec, res.stats
+    echo(format_leaderboard(spec, res.leaderboard))
+    if res.walkforward:
+        echo(format_walkforward(spec, res.walkforward, res.aggregate or {}))
+    counts = {k: sum(w.counts[k] for _, w in res.windows) for k in ("complete", "pruned", "failed")}
+    echo(
+        f"sweep {spec.name}: {counts['complete']} complete, {counts['pruned']} pruned, "
+        f"{counts['failed']} failed "
+        f"in {res.seconds:.1f}s ({s.ticks:,} ticks through the engine"
+        + (f", {s.actor_deaths} actor(s) died and were replaced" if s.actor_deaths else "")
+        + (f"; re-ran {len(res.interrupted)} interrupted trial(s)" if res.interrupted else "")
+        + ")"
+    )
+    echo(f"  runs:    {res.folder}/<run_id>/ (trades, equity, summary)")
+    if res.walkforward_path:
+        echo(f"  folds:   {res.walkforward_path}")
+    echo(f"  summary: {res.summary_path}")
+    echo(f"  study:   {res.storage} (optuna-dashboard {res.storage})")
+
+
+def sweep(
+    specs: Annotated[
+        list[Path], typer.Argument(help="A sweep spec (YAML); or run configs and/or folders of them.")
+    ],
+    address: Annotated[
+        str | None, typer.Option(help="Join this Ray cluster (default $RAY_ADDRESS, else a local Ray).")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            help="Optuna storage: RDB URL, journal:PATH, or sqlite / journal for the file in runs/{sweep}/ "
+            "(default sqlite; journal is ~5x cheaper per trial)."
+        ),
+    ] = None,
+    n_trials: Annotated[int | None, typer.Option(help="Override the spec's n_trials.", min=1)] = None,
+    store: Annotated[str | None, typer.Option(help="Store URL (overrides the spec's data.store).")] = None,
+    feed_url: Annotated[
+        str | None, typer.Option(help="Ingest missing days from this feed first (else data.feed_url).")
+    ] = None,
+    storage_option: Annotated[
+        list[str] | None, typer.Option("--storage-option", help="fsspec option key=value (repeatable).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Optuna sweep over a pool of Ray actors (resumable), or a batch of plain run configs."""
+    from hft.store.fs import parse_storage_options
+    from hft.sweep.run import run_configs, run_sweep
+    from hft.sweep.spec import is_sweep_spec, parse_spec, read_yaml
+
+    try:
+        opts = parse_storage_options(storage_option)
+        first = specs[0]
+        if len(specs) == 1 and first.is_file() and is_sweep_spec(read_yaml(first)):
+            spec = parse_spec(read_yaml(first), where=str(first))
+            res = run_sweep(
+                spec,
+                store=store,
+                storage=storage,
+                n_trials=n_trials,
+                address=address,
+                storage_options=opts,
+                feed_url=feed_url,
+                progress=not quiet,
+                echo=typer.echo,
+            )
+            print_result(res)
+            return
+        for p in specs:
+            if p.is_file() and is_sweep_spec(read_yaml(p)):
+                raise ConfigError(f"{p}: a sweep spec runs on its own; pass it alone")
+        if n_trials or storage:
+            raise ConfigError("--n-trials and --storage apply to a sweep spec, not to run configs")
+        outs = run_configs(specs, store=store, address=address, storage_options=opts, progress=not quiet)
+    except HftError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    failed = 0
+    for path, o in outs:
+        if o.status == "complete":
+            m = o.metrics
+            sharpe = "n/a" if m["sharpe"] is None else f"{m['sharpe']:.3f}"
+            typer.echo(
+                f"{path}: net_pnl {m['net_pnl']:,.2f}  sharpe {sharpe}  trades {m['trades']}  → {o.folder}"
+            )
+        else:
+            failed += 1
+            typer.secho(f"{path}: failed: {o.error}", fg=typer.colors.RED, err=True)
+    typer.echo(f"{len(outs) - failed} of {len(outs)} config(s) ran")
+    if failed:
+        raise typer.Exit(1)

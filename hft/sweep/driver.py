@@ -1,0 +1,354 @@
+"""The driver's ask/tell loop: trials asked from Optuna, batched to idle actors, results told back.
+
+The driver is the only process touching the study. Each idle actor gets up to `resources.batch`
+freshly asked trials; with a pruner the batch is stepped one UTC day at a time and the driver reports
+each trial's intermediate objective, pruning as Optuna decides. An actor whose process dies is
+replaced and its trials re-sent (up to `resources.max_retries`, then failed with the reason); a trial
+whose engine or parameters raise is told FAIL with the message in user attribute `error`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from hft.sweep.pool import ActorPool
+from hft.sweep.spec import SweepSpec
+from hft.sweep.study import counted
+from hft.sweep.worker import BatchRequest, StepReport, TrialOutcome, TrialTask
+
+__all__ = ["SweepStats", "WindowResult", "optimise", "run_requests"]
+
+
+@dataclass
+class SweepStats:
+    """Where the wall time went, driver side and actor side (seconds)."""
+
+    ask_s: float = 0.0  # sampler + storage (creating the trial)
+    tell_s: float = 0.0  # storage: tell, user attributes, intermediate reports, pruning checks
+    roundtrip_s: float = 0.0  # from sending a call to its result, summed over calls
+    busy_s: float = 0.0  # inside actors
+    engine_s: float = 0.0
+    read_s: float = 0.0
+    write_s: float = 0.0
+    calls: int = 0
+    trials: int = 0
+    ticks: int = 0  # ticks fed to completed trials
+    fed_ticks: int = 0  # all ticks fed to the engine, pruned and failed trials included
+    actor_deaths: int = 0
+
+    @property
+    def ray_s(self) -> float:
+        """Ray's share: call round trips not spent inside the actor (serialisation, scheduling)."""
+        return max(0.0, self.roundtrip_s - self.busy_s)
+
+    def add(self, rep: StepReport, roundtrip: float) -> None:
+        self.calls += 1
+        self.roundtrip_s += roundtrip
+        self.busy_s += rep.busy_s
+        self.read_s += rep.read_s
+        self.fed_ticks += rep.fed_ticks
+        for o in rep.outcomes:
+            self.engine_s += o.engine_s
+            self.write_s += o.write_s
+            if o.status == "complete":
+                self.trials += 1
+                self.ticks += o.ticks
+
+
+@dataclass
+class WindowResult:
+    name: str
+    study: optuna.Study
+    counts: dict[str, int]
+    seconds: float
+    best: list[optuna.trial.FrozenTrial] = field(default_factory=list)
+
+
+@dataclass
+class _Job:
+    req: BatchRequest
+    trials: dict[int, Any]  # key -> optuna.Trial (empty for plain configs)
+    attempts: int = 0
+    actor: Any = None
+    sent: float = 0.0
+    stepwise: bool = False
+
+
+class _Dispatch:
+    """Idle actors, calls in flight, and dead actors replaced."""
+
+    def __init__(self, pool: ActorPool, stats: SweepStats) -> None:
+        self.pool, self.stats = pool, stats
+        self.idle = deque(pool.actors)
+        self.inflight: dict[Any, _Job] = {}
+
+    def send(self, job: _Job) -> None:
+        """Start a batch on an idle actor (`begin` when stepped, else `run`)."""
+        job.actor, job.sent = self.idle.popleft(), time.perf_counter()
+        ref = (job.actor.begin if job.stepwise else job.actor.run).remote(job.req)
+        self.inflight[ref] = job
+
+    def advance(self, job: _Job, prune: list[int]) -> None:
+        job.sent = time.perf_counter()
+        self.inflight[job.actor.advance.remote(prune)] = job
+
+    def wait(self) -> tuple[_Job, StepReport | None, str | None]:
+        """The next finished call: (job, report, None), or (job, None, reason) when its actor died."""
+        import ray
+        from ray.exceptions import RayActorError, RayTaskError
+
+        ready, _ = ray.wait(list(self.inflight), num_returns=1)
+        job = self.inflight.pop(ready[0])
+        try:
+            rep = ray.get(ready[0])
+        except RayActorError as exc:
+            self.stats.actor_deaths += 1
+            new = self.pool.replace(job.actor)
+            job.actor = None
+            self.idle.append(new)
+            return job, None, f"actor died: {str(exc).splitlines()[0][:300]}"
+        except RayTaskError as exc:  # a bug, not bad input: fail the batch's trials, do not retry
+            self.release(job)
+            why = f"worker error: {exc.cause!r}" if exc.cause is not None else str(exc)[:500]
+            keys = [t.key for t in job.req.tasks if not job.trials or t.key in job.trials]
+            return (
+                job,
+                StepReport(done=True, outcomes=[TrialOutcome(k, "failed", error=why) for k in keys]),
+                None,
+            )
+        self.stats.add(rep, time.perf_counter() - job.sent)
+        return job, rep, None
+
+    def release(self, job: _Job) -> None:
+        if job.actor is not None:
+            self.idle.append(job.actor)
+            job.actor = None
+
+
+def _progress(desc: str, total: int, initial: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="trial", dynamic_ncols=True)
+
+
+def optimise(
+    study: optuna.Study,
+    spec: SweepSpec,
+    pool: ActorPool,
+    *,
+    start: date,
+    end: date,
+    store: str,
+    storage_options: dict[str, Any] | None = None,
+    n_trials: int,
+    tags: dict[str, Any] | None = None,
+    stats: SweepStats | None = None,
+    progress: bool = True,
+    desc: str = "sweep",
+    callback: Callable[[SweepStats, ActorPool], None] | None = None,
+) -> WindowResult:
+    """Run the study on [start, end] until `n_trials` trials count (see hft.sweep.study.counted).
+
+    `callback(stats, pool)` runs in the driver after every actor call returns (progress hooks, tests).
+    """
+    t0 = time.perf_counter()
+    stats = stats or SweepStats()
+    c = counted(study)
+    done = {"complete": c["complete"], "pruned": c["pruned"], "failed": c["failed"]}
+    remaining = n_trials - sum(done.values())
+    stepwise = spec.pruner.type != "none"
+    objective = spec.objectives[0].metric
+    sign = 1 if spec.objectives[0].direction == "maximize" else -1
+    best: list[float] = []
+    bar = _progress(desc, n_trials, sum(done.values()), progress)
+    disp = _Dispatch(pool, stats)
+    retry: deque[_Job] = deque()
+    live_trials = 0
+    ticks0, w0 = stats.ticks, time.perf_counter()
+
+    def postfix() -> None:
+        if bar is not None:
+            el = max(time.perf_counter() - w0, 1e-9)
+            bar.set_postfix(
+                done=done["complete"],
+                pruned=done["pruned"],
+                failed=done["failed"],
+                best="-" if not best else f"{best[0] * sign:.4g}",
+                ticks_s=f"{(stats.ticks - ticks0) / el:,.0f}",
+                refresh=False,
+            )
+
+    def finish(trial: optuna.Trial, state: str, values=None, error: str | None = None) -> None:
+        nonlocal live_trials
+        t = time.perf_counter()
+        if state == "complete":
+            study.tell(trial, values)
+            v = values[0] if isinstance(values, list) else values
+            if not best or v * sign > best[0]:
+                best[:] = [v * sign]
+        elif state == "pruned":
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            trial.set_user_attr("error", error or "failed")
+            study.tell(trial, state=TrialState.FAIL)
+        stats.tell_s += time.perf_counter() - t
+        done[state] += 1
+        live_trials -= 1
+        if bar is not None:
+            postfix()
+            bar.update(1)
+
+    def told(job: _Job, out: TrialOutcome) -> None:
+        trial = job.trials.pop(out.key)
+        if out.status != "complete":
+            finish(trial, "failed", error=out.error)
+            return
+        t = time.perf_counter()
+        trial.set_user_attr("metrics", out.metrics)
+        trial.set_user_attr("run", {"run_id": out.run_id, "folder": out.folder, "ticks": out.ticks})
+        stats.tell_s += time.perf_counter() - t
+        values = [out.metrics.get(o.metric) for o in spec.objectives]
+        bad = [
+            o.metric
+            for o, v in zip(spec.objectives, values, strict=True)
+            if v is None or not math.isfinite(v)
+        ]
+        if bad:
+            finish(
+                trial, "failed", error=f"objective {', '.join(bad)} is undefined for this run ({out.run_id})"
+            )
+        else:
+            finish(trial, "complete", values if spec.multi else values[0])
+
+    def request(trials: list[optuna.Trial]) -> BatchRequest:
+        tasks = []
+        for tr in trials:
+            cfg = spec.run_config(tr.params, start, end, store)
+            tt = {**(tags or {}), "sweep": spec.name, "trial": tr.number}
+            tasks.append(
+                TrialTask(tr.number, cfg.model_dump(mode="json"), tt, where=f"{spec.name} trial {tr.number}")
+            )
+        return BatchRequest(
+            tasks, objective=objective, stepwise=stepwise, storage_options=storage_options or {}
+        )
+
+    try:
+        while True:
+            while disp.idle and (retry or remaining > 0):
+                if retry:
+                    disp.send(retry.popleft())
+                    continue
+                share = math.ceil(remaining / max(1, len(disp.idle)))
+                k = max(1, min(spec.resources.batch, remaining, share))
+                t = time.perf_counter()
+                trials = [study.ask(spec.distributions()) for _ in range(k)]
+                stats.ask_s += time.perf_counter() - t
+                remaining -= k
+                live_trials += k
+                disp.send(_Job(request(trials), {tr.number: tr for tr in trials}, stepwise=stepwise))
+            if not disp.inflight:
+                break
+            job, rep, died = disp.wait()
+            if callback is not None:
+                callback(stats, pool)
+            if died is not None:
+                job.attempts += 1
+                if job.attempts > spec.resources.max_retries:
+                    for k_ in list(job.trials):
+                        finish(job.trials.pop(k_), "failed", error=f"{died} (after {job.attempts} attempts)")
+                    continue
+                tasks = [t_ for t_ in job.req.tasks if t_.key in job.trials]
+                job.req = BatchRequest(tasks, job.req.objective, job.req.stepwise, job.req.storage_options)
+                if job.trials:
+                    retry.append(job)
+                continue
+            for out in rep.outcomes:
+                told(job, out)
+            if not job.stepwise or rep.done:
+                for k_ in list(job.trials):  # a stepwise batch ends with every trial told
+                    finish(job.trials.pop(k_), "failed", error="actor returned no result")
+                disp.release(job)
+                continue
+            prune = []
+            t = time.perf_counter()
+            for key, value in rep.values.items():
+                trial = job.trials.get(key)
+                if trial is None:
+                    continue
+                trial.report(value, rep.step)
+                if trial.should_prune():
+                    prune.append(key)
+            stats.tell_s += time.perf_counter() - t
+            for key in prune:
+                finish(job.trials.pop(key), "pruned")
+            disp.advance(job, prune)
+    finally:
+        if bar is not None:
+            postfix()
+            bar.close()
+    best_trials = _best(study, spec)
+    return WindowResult(study.study_name, study, counted(study), time.perf_counter() - t0, best_trials)
+
+
+def _best(study: optuna.Study, spec: SweepSpec) -> list[optuna.trial.FrozenTrial]:
+    """Single objective: the best trial; several: the Pareto front, best first objective first."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not done:
+        return []
+    if not spec.multi:
+        return [study.best_trial]
+    sign = -1 if spec.objectives[0].direction == "maximize" else 1
+    return sorted(study.best_trials, key=lambda t: sign * t.values[0])
+
+
+def run_requests(
+    pool: ActorPool,
+    requests: list[BatchRequest],
+    stats: SweepStats | None = None,
+    *,
+    max_retries: int = 1,
+    progress: bool = False,
+    desc: str = "runs",
+) -> dict[int, TrialOutcome]:
+    """Run plain batches (no study) across the pool; outcomes by task key."""
+    stats = stats or SweepStats()
+    disp = _Dispatch(pool, stats)
+    todo = deque(_Job(r, {}) for r in requests)
+    out: dict[int, TrialOutcome] = {}
+    total = sum(len(r.tasks) for r in requests)
+    bar = _progress(desc, total, 0, progress)
+    try:
+        while todo or disp.inflight:
+            while disp.idle and todo:
+                disp.send(todo.popleft())
+            job, rep, died = disp.wait()
+            if died is not None or rep is None:
+                job.attempts += 1
+                if died is not None and job.attempts <= max_retries:
+                    todo.append(job)
+                    continue
+                for t in job.req.tasks:
+                    out[t.key] = TrialOutcome(t.key, "failed", error=died or "no result")
+                    if bar is not None:
+                        bar.update(1)
+                continue
+            disp.release(job)
+            for o in rep.outcomes:
+                out[o.key] = o
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return out

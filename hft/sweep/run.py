@@ -1,0 +1,278 @@
+"""`run_sweep` and `run_configs`: a spec (or plain run configs) through the actor pool, end to end.
+
+Writes, under `{store}/runs/{sweep}/`: one run folder per completed trial (and per walk-forward test
+run), `walkforward.parquet` (see hft.sweep.walkforward), and `sweep.yaml` (spec, storage, counts,
+best trials, the walk-forward aggregate). The Optuna study lives in the storage (default
+`optuna.db` in that folder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hft.backtest.artifacts import yaml_bytes
+from hft.backtest.config import load_config
+from hft.errors import ConfigError
+from hft.store.fs import Store, open_store
+from hft.sweep.driver import SweepStats, WindowResult, optimise, run_requests
+from hft.sweep.leaderboard import leaderboard_rows
+from hft.sweep.pool import ActorPool, pool_size
+from hft.sweep.spec import Resources, SweepSpec
+from hft.sweep.study import default_storage, open_storage, open_study, recover_interrupted
+from hft.sweep.walkforward import aggregate, fold_row, make_folds, trading_days, write_walkforward
+from hft.sweep.worker import BatchRequest, TrialOutcome, TrialTask
+
+__all__ = ["SweepResult", "run_sweep", "run_configs", "sweep_ray", "SUMMARY_FILE"]
+
+SUMMARY_FILE = "sweep.yaml"
+_MB = 1024**2
+
+
+@dataclass
+class SweepResult:
+    spec: SweepSpec
+    storage: str
+    folder: str  # {store}/runs/{sweep}
+    windows: list[tuple[int | None, WindowResult]] = field(default_factory=list)
+    walkforward: list[dict[str, Any]] = field(default_factory=list)
+    walkforward_path: str | None = None
+    aggregate: dict[str, Any] | None = None
+    leaderboard: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: list[int] = field(default_factory=list)  # trials a killed driver left running
+    stats: SweepStats = field(default_factory=SweepStats)
+    seconds: float = 0.0
+    summary_path: str = ""
+
+
+@contextlib.contextmanager
+def sweep_ray(address: str | None, resources: Resources) -> Iterator[None]:
+    """Join `address` (or RAY_ADDRESS), else start a laptop-sized local Ray; stop only what we started."""
+    from hft.rayenv import ray_session
+
+    with ray_session(address, object_store_memory=resources.object_store_mb * _MB):
+        yield
+
+
+def _ensure_data(spec: SweepSpec, store: str, storage_options, feed_url: str | None, address, echo) -> None:
+    feed = feed_url or spec.data.feed_url
+    if not feed:
+        return
+    from hft.ingest.pipeline import ingest, make_config
+
+    cfg = make_config(
+        symbol=spec.data.symbol,
+        start=spec.data.start,
+        end=spec.data.end,
+        store=store,
+        source=spec.data.source,
+        feed_url=feed,
+        storage_options=storage_options or {},
+        address=address,
+    )
+    report = ingest(cfg, progress=True)
+    written = [d for d in report.days if not d.skipped]
+    echo(
+        f"ingest: {len(written)} missing day(s) of {spec.data.symbol} fetched from {feed} → "
+        f"{open_store(store, storage_options).uri('ticks')} ({report.rows:,} ticks); "
+        f"{len(report.days) - len(written)} already stored"
+    )
+    if not report.ok:
+        raise ConfigError(f"ingest from {feed} left {len(report.failed)} hour(s) failed: {report.failed[:5]}")
+
+
+def run_sweep(
+    spec: SweepSpec,
+    *,
+    store: str | None = None,
+    storage: str | None = None,
+    n_trials: int | None = None,
+    address: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    feed_url: str | None = None,
+    progress: bool = True,
+    pool: ActorPool | None = None,
+    echo: Callable[[str], None] = print,
+    callback: Callable[[SweepStats, ActorPool], None] | None = None,
+) -> SweepResult:
+    """Run (or resume) the sweep; joins Ray if connected, else starts a local one for the call."""
+    import ray
+
+    t0 = time.perf_counter()
+    store = store or spec.data.store
+    if not store:
+        raise ConfigError(
+            f"sweep {spec.name}: data.store: no store given (set it in the spec or pass --store)"
+        )
+    st = open_store(store, storage_options)
+    url = (
+        default_storage(spec, st, storage or "sqlite") if storage in (None, "sqlite", "journal") else storage
+    )
+    backend = open_storage(url)
+    n = n_trials or spec.n_trials
+    if spec.sampler.type == "grid":
+        n = min(n, spec.grid_size())
+    res = SweepResult(spec, url, st.uri("runs", spec.name))
+    ctx = contextlib.nullcontext() if ray.is_initialized() else sweep_ray(address, spec.resources)
+    with ctx:
+        _ensure_data(spec, store, storage_options, feed_url, address, echo)
+        own_pool = pool is None
+        pool = pool or ActorPool(spec.resources)
+        try:
+            if spec.walk_forward is None:
+                study = open_study(spec, backend, spec.name)
+                res.interrupted += recover_interrupted(study)
+                w = optimise(
+                    study,
+                    spec,
+                    pool,
+                    start=spec.data.start,
+                    end=spec.data.end,
+                    store=st.url,
+                    storage_options=storage_options,
+                    n_trials=n,
+                    tags={"phase": "search"},
+                    stats=res.stats,
+                    progress=progress,
+                    desc=spec.name,
+                    callback=callback,
+                )
+                res.windows.append((None, w))
+            else:
+                _walk_forward(spec, st, backend, pool, n, storage_options, progress, res, callback)
+        finally:
+            if own_pool:
+                pool.close()
+    res.leaderboard = leaderboard_rows(spec, [(f, w.study) for f, w in res.windows], spec.top)
+    res.seconds = time.perf_counter() - t0
+    res.summary_path = _write_summary(st, spec, res)
+    return res
+
+
+def _walk_forward(
+    spec, st: Store, backend, pool, n, storage_options, progress, res: SweepResult, callback
+) -> None:
+    days = trading_days(st, spec.data.symbol, spec.data.start, spec.data.end)
+    folds = make_folds(days, spec.walk_forward, where=f"sweep {spec.name}")
+    for fold in folds:
+        study = open_study(spec, backend, f"{spec.name}.fold{fold.index}")
+        res.interrupted += recover_interrupted(study)
+        w = optimise(
+            study,
+            spec,
+            pool,
+            start=fold.train_start,
+            end=fold.train_end,
+            store=st.url,
+            storage_options=storage_options,
+            n_trials=n,
+            tags={"fold": fold.index, "phase": "train"},
+            stats=res.stats,
+            progress=progress,
+            desc=f"{spec.name} fold {fold.index} train {fold.train_start}..{fold.train_end}",
+            callback=callback,
+        )
+        res.windows.append((fold.index, w))
+        best = w.best[0] if w.best else None
+        outcome: TrialOutcome | None = None
+        params = {**spec.strategy.params, **(best.params if best else {})}
+        if best is not None:
+            cfg = spec.run_config(best.params, fold.test_start, fold.test_end, st.url)
+            tags = {"sweep": spec.name, "trial": best.number, "fold": fold.index, "phase": "test"}
+            task = TrialTask(
+                fold.index, cfg.model_dump(mode="json"), tags, where=f"{spec.name} fold {fold.index} test"
+            )
+            req = BatchRequest([task], storage_options=storage_options or {})
+            outcome = run_requests(pool, [req], res.stats, max_retries=spec.resources.max_retries)[fold.index]
+        trials = sum(w.counts[k] for k in ("complete", "pruned", "failed"))
+        res.walkforward.append(fold_row(spec, fold, trials, best, outcome, params))
+        res.walkforward_path = write_walkforward(st, spec, res.walkforward)
+    res.aggregate = aggregate(res.walkforward)
+
+
+def _write_summary(st: Store, spec: SweepSpec, res: SweepResult) -> str:
+    doc = {
+        "sweep": spec.name,
+        "finished": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "storage": res.storage,
+        "studies": [
+            {
+                "name": w.name,
+                "fold": f,
+                "counts": w.counts,
+                "seconds": round(w.seconds, 3),
+                "best": [{"trial": t.number, "values": list(t.values), "params": t.params} for t in w.best],
+            }
+            for f, w in res.windows
+        ],
+        "walkforward": {"file": res.walkforward_path, "aggregate": res.aggregate}
+        if res.walkforward
+        else None,
+        "interrupted_trials_rerun": res.interrupted,
+        "spec": spec.model_dump(mode="json"),
+    }
+    st.write_bytes(yaml_bytes(doc), "runs", spec.name, SUMMARY_FILE)
+    return st.uri("runs", spec.name, SUMMARY_FILE)
+
+
+def config_files(paths: list[Path]) -> list[Path]:
+    """Files as given; folders expand to their *.yaml / *.yml files, sorted."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
+            if not found:
+                raise ConfigError(f"{p}: folder holds no *.yaml run configs")
+            out += found
+        else:
+            out.append(p)
+    return out
+
+
+def run_configs(
+    paths: list[Path],
+    *,
+    store: str | None = None,
+    address: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    resources: Resources | None = None,
+    name: str = "configs",
+    progress: bool = True,
+    pool: ActorPool | None = None,
+) -> list[tuple[Path, TrialOutcome]]:
+    """Plain run configs (no search) across the actor pool; same-data configs share actors' caches."""
+    import ray
+
+    resources = resources or Resources()
+    files = config_files(paths)
+    groups: dict[tuple, list[TrialTask]] = {}
+    for i, path in enumerate(files):
+        cfg = load_config(path)
+        if store:
+            cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"store": store})})
+        if not cfg.data.store:
+            raise ConfigError(f"{path}: data.store: no store given (set it in the config or pass --store)")
+        d = cfg.data
+        task = TrialTask(i, cfg.model_dump(mode="json"), {"sweep": name}, where=str(path))
+        groups.setdefault((cfg.strategy.name, d.store, d.symbol, d.start, d.end), []).append(task)
+    reqs = [
+        BatchRequest(tasks[j : j + resources.batch], storage_options=storage_options or {})
+        for tasks in groups.values()
+        for j in range(0, len(tasks), resources.batch)
+    ]
+    ctx = contextlib.nullcontext() if ray.is_initialized() else sweep_ray(address, resources)
+    with ctx:
+        own = pool is None
+        pool = pool or ActorPool(resources, size=max(1, min(pool_size(resources), len(reqs))))
+        try:
+            out = run_requests(pool, reqs, max_retries=resources.max_retries, progress=progress, desc=name)
+        finally:
+            if own:
+                pool.close()
+    return [(files[k], out[k]) for k in sorted(out)]

@@ -1,0 +1,323 @@
+"""Sweep specs (`sweeps/*.yaml`): YAML (safe_load only) -> typed models; errors name the file and key.
+
+A spec is a run config (data, strategy, execution) plus what to search: a `space` of strategy
+parameters, a `sampler`, one or more `objectives`, `n_trials`, a `pruner`, optional `walk_forward`
+folds and the `resources` of the actor pool. Fixed strategy parameters go in `strategy.params`.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hft.backtest.config import _NAME, DataConfig, ExecutionConfig, RunConfig, StrategyConfig
+from hft.errors import ConfigError
+
+__all__ = [
+    "METRICS",
+    "STEP_METRICS",
+    "ParamSpace",
+    "SweepData",
+    "Objective",
+    "SamplerSpec",
+    "PrunerSpec",
+    "WalkForward",
+    "Resources",
+    "SweepSpec",
+    "is_sweep_spec",
+    "load_spec",
+    "parse_spec",
+    "read_yaml",
+]
+
+#: Every metric a run reports (hft.backtest.metrics); objectives must name one of them.
+METRICS = (
+    "net_pnl",
+    "total_return",
+    "final_equity",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "max_drawdown_frac",
+    "calmar",
+    "trades",
+    "win_rate",
+    "profit_factor",
+    "avg_trade",
+    "median_trade",
+    "avg_holding_s",
+    "exposure",
+    "fees",
+)
+#: Metrics the actors can also compute at every UTC day close, so a pruner can use them.
+STEP_METRICS = (
+    "net_pnl",
+    "total_return",
+    "final_equity",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "max_drawdown_frac",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParamSpace(_Model):
+    """One searched parameter: int / float (low, high, optional step or log) or categorical choices."""
+
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    step: float | None = Field(default=None, gt=0)
+    log: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("categorical needs a non-empty `choices` list")
+            if self.low is not None or self.high is not None or self.step is not None or self.log:
+                raise ValueError("categorical takes only `choices` (no low/high/step/log)")
+            for c in self.choices:
+                if not (c is None or isinstance(c, bool | int | float | str)):
+                    raise ValueError(f"choice {c!r}: only numbers, strings, booleans or null")
+            return self
+        if self.choices is not None:
+            raise ValueError(f"{self.type} takes low/high, not choices")
+        if self.low is None or self.high is None:
+            raise ValueError(f"{self.type} needs both `low` and `high`")
+        if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.high < self.low:
+            raise ValueError(f"need finite low <= high, got low={self.low} high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError("log scale needs low > 0")
+        if self.log and self.step is not None:
+            raise ValueError("use either log or step, not both")
+        if self.type == "int":
+            for k in ("low", "high", "step"):
+                v = getattr(self, k)
+                if v is not None and v != int(v):
+                    raise ValueError(f"int parameter: {k} must be a whole number, got {v}")
+        return self
+
+    def distribution(self):
+        from optuna.distributions import (
+            CategoricalDistribution,
+            FloatDistribution,
+            IntDistribution,
+        )
+
+        if self.type == "categorical":
+            return CategoricalDistribution(self.choices)
+        if self.type == "int":
+            return IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
+        return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+
+    def grid(self) -> list[Any] | None:
+        """Every value a grid search visits; None when the range is continuous (float with no step)."""
+        if self.type == "categorical":
+            return list(self.choices)
+        if self.type == "int":
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        if self.step is None:
+            return None
+        n = math.floor((self.high - self.low) / self.step + 1e-9) + 1
+        return [round(self.low + i * self.step, 12) for i in range(n)]
+
+
+class SweepData(DataConfig):
+    """The data block of a run config plus where to fetch missing days from."""
+
+    feed_url: str | None = Field(default=None, description="ingest missing days from this feed first")
+    source: Literal["bi5", "json"] = "bi5"
+
+
+class Objective(_Model):
+    metric: str
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in METRICS:
+            raise ValueError(f"unknown metric {v!r}; choose one of {', '.join(METRICS)}")
+        return v
+
+
+class SamplerSpec(_Model):
+    type: Literal["grid", "random", "tpe", "nsga2"] = "tpe"
+    seed: int | None = None
+    n_startup_trials: int = Field(default=10, ge=1, description="tpe: random trials before modelling")
+    population_size: int = Field(default=20, ge=2, description="nsga2: individuals per generation")
+
+
+class PrunerSpec(_Model):
+    """Prune on the objective reported at every UTC day close (single-objective sweeps only)."""
+
+    type: Literal["none", "median", "successive_halving", "hyperband"] = "none"
+    n_startup_trials: int = Field(default=5, ge=0, description="median: trials never pruned")
+    n_warmup_steps: int = Field(default=1, ge=0, description="median: days before pruning may start")
+    min_resource: int = Field(default=1, ge=1, description="halving/hyperband: days a trial always gets")
+    reduction_factor: int = Field(default=3, ge=2)
+
+
+class WalkForward(_Model):
+    """Folds over the days that hold ticks: optimise on `train_days`, test on the next `test_days`."""
+
+    train_days: int = Field(ge=1)
+    test_days: int = Field(ge=1)
+    step_days: int | None = Field(default=None, ge=1, description="default: test_days")
+
+    @property
+    def step(self) -> int:
+        return self.step_days or self.test_days
+
+
+class Resources(_Model):
+    actors: int = Field(default=0, ge=0, le=1024, description="0 = one per CPU of the Ray cluster")
+    cpus_per_actor: float = Field(default=1.0, gt=0)
+    memory_mb: int | None = Field(default=None, gt=0, description="Ray memory reservation per actor")
+    cache_mb: int = Field(default=512, ge=0, description="ticks each actor keeps in memory (LRU by day)")
+    object_store_mb: int = Field(default=256, ge=64, description="object store of a locally started Ray")
+    batch: int = Field(default=8, ge=1, le=1024, description="trials sent to an actor at once")
+    max_retries: int = Field(default=1, ge=0, le=10, description="re-runs of a trial whose actor died")
+
+    @field_validator("cpus_per_actor")
+    @classmethod
+    def _whole(cls, v: float) -> float:
+        if v > 1 and v != int(v):
+            raise ValueError("above 1 CPU, Ray needs a whole number")
+        return v
+
+
+class SweepSpec(_Model):
+    name: str = Field(description="becomes runs/{name}/ and the Optuna study name")
+    data: SweepData
+    strategy: StrategyConfig
+    execution: ExecutionConfig
+    space: dict[str, ParamSpace] = Field(min_length=1)
+    sampler: SamplerSpec = SamplerSpec()
+    objectives: list[Objective] = Field(min_length=1, max_length=4)
+    n_trials: int = Field(ge=1, le=1_000_000, description="per study (per fold with walk_forward)")
+    pruner: PrunerSpec = PrunerSpec()
+    walk_forward: WalkForward | None = None
+    resources: Resources = Resources()
+    top: int = Field(default=10, ge=1, le=1000, description="leaderboard rows")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"{v!r}: use letters, digits, _ . - (it becomes a folder name)")
+        return v
+
+    @model_validator(mode="after")
+    def _coherent(self):
+        clash = sorted(set(self.space) & set(self.strategy.params))
+        if clash:
+            raise ValueError(f"{clash} are both fixed (strategy.params) and searched (space)")
+        if len({o.metric for o in self.objectives}) != len(self.objectives):
+            raise ValueError("objectives: each metric may appear once")
+        multi = len(self.objectives) > 1
+        if self.sampler.type == "nsga2" and not multi:
+            raise ValueError("sampler nsga2 is for two or more objectives; use tpe for one")
+        if self.pruner.type != "none":
+            if multi:
+                raise ValueError("pruner: Optuna cannot prune multi-objective studies; set type: none")
+            if self.objectives[0].metric not in STEP_METRICS:
+                raise ValueError(
+                    f"pruner: objective {self.objectives[0].metric!r} has no daily value; prune on one of "
+                    f"{', '.join(STEP_METRICS)}"
+                )
+        if self.sampler.type == "grid":
+            cont = [k for k, p in self.space.items() if p.grid() is None]
+            if cont:
+                raise ValueError(f"sampler grid: give a step to float parameter(s) {cont}")
+        return self
+
+    @property
+    def multi(self) -> bool:
+        return len(self.objectives) > 1
+
+    def grid_size(self) -> int:
+        return math.prod(len(p.grid() or []) for p in self.space.values())
+
+    def distributions(self) -> dict[str, Any]:
+        return {k: p.distribution() for k, p in self.space.items()}
+
+    def run_config(self, params: dict[str, Any], start: date, end: date, store: str) -> RunConfig:
+        """The plain run config of one trial on [start, end]: fixed parameters plus the trial's."""
+        data = DataConfig(symbol=self.data.symbol, start=start, end=end, store=store)
+        strat = self.strategy.model_copy(update={"params": {**self.strategy.params, **params}})
+        return RunConfig(group=self.name, data=data, strategy=strat, execution=self.execution)
+
+
+def _explain(exc: ValidationError, where: str) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"{where}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def is_sweep_spec(raw: Any) -> bool:
+    """A mapping with a search (space/objectives/n_trials) is a sweep spec; otherwise a run config."""
+    return isinstance(raw, dict) and bool({"space", "objectives", "n_trials", "sampler"} & set(raw))
+
+
+def parse_spec(raw: Any, where: str = "spec") -> SweepSpec:
+    """Validate a mapping, including that the searched and fixed names are the strategy's parameters."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        spec = SweepSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, where)) from None
+    from hft.backtest.params import get_strategy
+
+    reg = get_strategy(spec.strategy.name, spec.strategy.module, where)
+    known = set(reg.params.model_fields)
+    for key in (*spec.space, *spec.strategy.params):
+        if key not in known:
+            section = "space" if key in spec.space else "strategy.params"
+            raise ConfigError(
+                f"{where}: {section}.{key}: {spec.strategy.name} has no parameter {key!r}; "
+                f"its parameters: {', '.join(sorted(known))}"
+            )
+    missing = sorted(
+        k
+        for k, f in reg.params.model_fields.items()
+        if f.is_required() and k not in spec.space and k not in spec.strategy.params
+    )
+    if missing:
+        raise ConfigError(
+            f"{where}: strategy.params: {spec.strategy.name} needs {missing} (fix or search them)"
+        )
+    return spec
+
+
+def read_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    return parse_spec(read_yaml(path), where=str(path))

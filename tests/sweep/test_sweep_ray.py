@@ -1,0 +1,221 @@
+"""Sweeps on a real local Ray: artifacts, walk-forward, pruning, failures, a killed actor, configs, ingest."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import date
+from pathlib import Path
+
+import optuna
+import pyarrow.parquet as pq
+import pytest
+import ray
+import yaml
+from optuna.trial import TrialState
+
+from hft.backtest import run_backtest
+from hft.sweep import WALKFORWARD_FILE, parse_spec, run_sweep
+from hft.sweep.pool import ActorPool
+from hft.sweep.study import counted
+
+from .conftest import spec_dict
+
+pytestmark = pytest.mark.slow
+
+
+def _quiet(**kw):
+    return {"progress": False, "echo": lambda _s: None, **kw}
+
+
+def test_tpe_sweep_writes_runs_and_user_attrs_and_reads_days_once(ray_module, week_store):
+    spec = parse_spec(
+        spec_dict(week_store, "t_tpe", sampler={"type": "tpe", "seed": 1, "n_startup_trials": 4}, n_trials=10)
+    )
+    pool = ActorPool(spec.resources)
+    try:
+        res = run_sweep(spec, pool=pool, **_quiet())
+        reads = [s["reads"] for s in pool.stats()]
+    finally:
+        pool.close()
+    study = res.windows[0][1].study
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) == 10 == counted(study)["complete"]
+    assert all(r <= 5 for r in reads) and sum(reads) >= 5  # each actor read each of the 5 days once at most
+    for t in done:
+        summary = yaml.safe_load(Path(t.user_attrs["run"]["folder"], "summary.yaml").read_text())
+        assert t.values[0] == pytest.approx(summary["metrics"]["net_pnl"])
+        assert t.user_attrs["metrics"]["trades"] == summary["metrics"]["trades"]
+        # a repeated parameter set shares one run folder (same run id); its tags name one of the twins
+        twins = {u.number for u in done if u.params == t.params}
+        assert summary["tags"]["trial"] in twins
+        tags = summary["tags"]
+        expected = {"phase": "search", "sweep": "t_tpe", "trial": tags["trial"], "node_id": tags["node_id"]}
+        assert tags == expected
+        assert tags["node_id"] in {n["NodeID"] for n in ray.nodes()}  # the Ray node that ran it
+    values = [r["values"][0] for r in res.leaderboard]
+    assert values == sorted(values, reverse=True) and values[0] == study.best_value
+    assert res.storage.startswith("sqlite:///") and res.storage.endswith("runs/t_tpe/optuna.db")
+    assert yaml.safe_load(Path(res.summary_path).read_text())["studies"][0]["counts"]["complete"] == 10
+    assert res.stats.ticks == sum(t.user_attrs["run"]["ticks"] for t in done)
+
+
+def test_walk_forward_scores_the_train_winner_on_the_next_days(ray_module, week_store):
+    raw = spec_dict(week_store, "t_wf", n_trials=5, walk_forward={"train_days": 3, "test_days": 1})
+    spec = parse_spec(raw)
+    res = run_sweep(spec, **_quiet())
+    rows = pq.read_table(f"{week_store}/runs/t_wf/{WALKFORWARD_FILE}").to_pylist()
+    assert [r["fold"] for r in rows] == [0, 1]
+    for r, (fold, w) in zip(rows, res.windows, strict=True):
+        assert r["test_start"] > r["train_end"] and r["error"] is None
+        best = w.study.best_trial
+        assert (r["best_trial"], r["param_fast"], r["param_slow"]) == (
+            best.number,
+            best.params["fast"],
+            best.params["slow"],
+        )
+        assert r["train_net_pnl"] == pytest.approx(best.value)
+        # independent recomputation of the out-of-sample run
+        cfg = spec.run_config(best.params, r["test_start"], r["test_end"], week_store)
+        ref = run_backtest(cfg.model_copy(update={"group": "t_wf_ref"}), force=True).summary["metrics"]
+        assert r["net_pnl"] == pytest.approx(ref["net_pnl"], abs=1e-9)
+        assert r["trades"] == ref["trades"]
+        assert fold == r["fold"]
+    assert res.aggregate["oos_net_pnl"] == pytest.approx(sum(r["net_pnl"] for r in rows))
+    assert res.aggregate["folds_ok"] == 2
+
+
+def test_pruning_saves_work_where_most_of_the_space_is_bad(ray_module, week_store):
+    # heavy fees: fast EMAs trade constantly and lose from the first day
+    over = {
+        "execution": {"size": 1, "latency_ms": 20, "slippage": 0.05, "taker_per_unit": 0.5},
+        "space": {
+            "fast": {"type": "int", "low": 2, "high": 50},
+            "slow": {"type": "int", "low": 60, "high": 4000},
+        },
+        "n_trials": 20,
+    }
+    full = run_sweep(parse_spec(spec_dict(week_store, "t_noprune", **over)), **_quiet())
+    pruner = {"type": "successive_halving", "min_resource": 1, "reduction_factor": 3}
+    pruned = run_sweep(parse_spec(spec_dict(week_store, "t_prune", pruner=pruner, **over)), **_quiet())
+    c = pruned.windows[0][1].counts
+    assert c["pruned"] >= 6 and c["complete"] + c["pruned"] + c["failed"] == 20
+    assert pruned.stats.fed_ticks < 0.7 * full.stats.fed_ticks
+    trials = pruned.windows[0][1].study.get_trials(states=(TrialState.PRUNED,))
+    assert all(1 <= len(t.intermediate_values) <= 4 for t in trials)  # reported daily, stopped early
+
+
+def test_bad_combinations_fail_with_message_and_the_sweep_goes_on(ray_module, week_store, tmp_path):
+    raw = spec_dict(week_store, "t_fail", n_trials=12)
+    raw["space"]["fast"] = {"type": "int", "low": 5, "high": 300}  # overlaps slow: some fast >= slow
+    res = run_sweep(parse_spec(raw), storage=f"journal:{tmp_path}/journal.log", **_quiet())
+    study = res.windows[0][1].study
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    assert failed and all("must be < slow" in t.user_attrs["error"] for t in failed)
+    assert all(t.params["fast"] >= t.params["slow"] for t in failed)
+    c = counted(study)
+    assert c["complete"] + c["failed"] == 12 and c["complete"] > 0
+    assert isinstance(study._storage, optuna.storages.JournalStorage)
+
+
+def test_a_killed_actor_does_not_end_the_sweep(ray_module, week_store):
+    spec = parse_spec(spec_dict(week_store, "t_kill", n_trials=10, resources={"batch": 1, "actors": 2}))
+    pool = ActorPool(spec.resources)
+    before = pool.pids()
+    killed = []
+
+    def kill_once(stats, _pool):
+        if not killed:
+            os.kill(before[0], signal.SIGKILL)
+            killed.append(before[0])
+
+    try:
+        res = run_sweep(spec, pool=pool, callback=kill_once, **_quiet())
+        after = pool.pids()
+    finally:
+        pool.close()
+    c = res.windows[0][1].counts
+    assert killed and res.stats.actor_deaths >= 1 and pool.replaced >= 1
+    assert c["complete"] == 10 and c["failed"] == 0
+    assert before[0] not in after and len(after) == 2
+
+
+def test_plain_run_configs_run_across_the_pool_from_the_cli(ray_module, week_store, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from hft.sweep.cli import sweep
+
+    folder = tmp_path / "cfgs"
+    folder.mkdir()
+    spec = parse_spec(spec_dict(week_store, "t_cfg"))
+    for i, p in enumerate(({"fast": 10, "slow": 100}, {"fast": 30, "slow": 300})):
+        cfg = spec.run_config(p, spec.data.start, spec.data.end, week_store).model_dump(mode="json")
+        cfg["group"] = "t_cfgs"
+        (folder / f"c{i}.yaml").write_text(yaml.safe_dump(cfg))
+    app = typer.Typer()
+    app.command()(sweep)
+    out = CliRunner().invoke(app, [str(folder), "--quiet"])
+    assert out.exit_code == 0, out.output
+    assert "2 of 2 config(s) ran" in out.output
+    runs = [p for p in os.listdir(f"{week_store}/runs/t_cfgs")]
+    assert len(runs) == 2
+    bad = CliRunner().invoke(app, [str(folder / "c0.yaml"), "--n-trials", "3"])
+    assert bad.exit_code == 2 and "--n-trials" in bad.output
+
+
+def test_sweep_ingests_missing_days_from_the_feed_first(ray_module, tmp_path):
+    from hft.data.feed import FeedServer
+    from hft.data.synth import write_synth_feed
+    from hft.store.ticks import list_days
+
+    feed = tmp_path / "feed"
+    write_synth_feed(feed, "XAUUSD", date(2024, 3, 4), date(2024, 3, 5), seed=2, activity=0.05)
+    store = str(tmp_path / "store")
+    raw = spec_dict(store, "t_feed", n_trials=2)
+    raw["data"].update(start=date(2024, 3, 4), end=date(2024, 3, 5))
+    with FeedServer(feed) as server:
+        raw["data"]["feed_url"] = server.url
+        lines = []
+        res = run_sweep(parse_spec(raw), progress=False, echo=lines.append)
+    assert list_days(store, "XAUUSD") == [date(2024, 3, 4), date(2024, 3, 5)]
+    assert any(line.startswith("ingest: 2 missing day(s)") for line in lines)
+    assert res.windows[0][1].counts["complete"] == 2
+
+
+def test_grid_visits_each_point_once_and_caps_n_trials(ray_module, week_store):
+    space = {
+        "fast": {"type": "int", "low": 10, "high": 20, "step": 10},
+        "slow": {"type": "categorical", "choices": [100, 300]},
+    }
+    res = run_sweep(
+        parse_spec(spec_dict(week_store, "t_grid", space=space, sampler={"type": "grid"}, n_trials=50)),
+        **_quiet(),
+    )
+    done = res.windows[0][1].study.get_trials(states=(TrialState.COMPLETE,))
+    assert sorted((t.params["fast"], t.params["slow"]) for t in done) == [
+        (10, 100),
+        (10, 300),
+        (20, 100),
+        (20, 300),
+    ]
+
+
+def test_two_objectives_put_the_pareto_front_first(ray_module, week_store):
+    raw = spec_dict(
+        week_store,
+        "t_nsga2",
+        sampler={"type": "nsga2", "seed": 1, "population_size": 4},
+        objectives=[
+            {"metric": "net_pnl", "direction": "maximize"},
+            {"metric": "max_drawdown_frac", "direction": "minimize"},
+        ],
+        n_trials=8,
+    )
+    res = run_sweep(parse_spec(raw), **_quiet())
+    rows = res.leaderboard
+    front = {t.number for t in res.windows[0][1].study.best_trials}
+    k = len(front)
+    assert k >= 1 and {r["trial"] for r in rows[:k]} == front and not any(r["pareto"] for r in rows[k:])
+    for r in rows:
+        assert r["values"] == [r["metrics"]["net_pnl"], r["metrics"]["max_drawdown_frac"]]

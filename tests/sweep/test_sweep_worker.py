@@ -1,0 +1,107 @@
+"""The actor's logic without Ray: batched runs equal independent single runs, days are read once."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from hft.backtest import run_backtest
+from hft.sweep import parse_spec
+from hft.sweep.worker import BatchRequest, SweepWorker, TrialTask
+
+from .conftest import START, spec_dict
+
+PARAMS = [{"fast": 10, "slow": 100}, {"fast": 20, "slow": 300}, {"fast": 40, "slow": 200}]
+
+
+def _tasks(spec, store, params, end=None):
+    end = end or spec.data.end
+    return [
+        TrialTask(
+            i, spec.run_config(p, START, end, store).model_dump(mode="json"), {"sweep": spec.name, "trial": i}
+        )
+        for i, p in enumerate(params)
+    ]
+
+
+def test_batched_trials_equal_independent_runs_and_carry_tags(week_store):
+    spec = parse_spec(spec_dict(week_store, "w_batch"))
+    worker = SweepWorker(cache_mb=64)
+    rep = worker.run(BatchRequest(_tasks(spec, week_store, PARAMS)))
+    assert [o.status for o in rep.outcomes] == ["complete"] * 3
+    assert rep.fed_ticks == 3 * rep.outcomes[0].ticks > 0
+    for o, p in zip(rep.outcomes, PARAMS, strict=True):
+        # independent path: run_backtest streams row groups from the store through a single Run
+        cfg = spec.run_config(p, START, spec.data.end, week_store).model_copy(update={"group": "w_batch_ref"})
+        ref = run_backtest(cfg, force=True)
+        got, want = o.metrics, ref.summary["metrics"]
+        assert got["trades"] == want["trades"] > 0
+        assert got["net_pnl"] == pytest.approx(want["net_pnl"], rel=1e-12, abs=1e-9)
+        assert got["max_drawdown"] == pytest.approx(want["max_drawdown"], rel=1e-12)
+        row = pq.read_table(f"{o.folder}/summary.parquet").to_pylist()[0]
+        assert (row["group"], row["trial"], row["param_fast"]) == ("w_batch", o.key, p["fast"])
+        assert o.folder.startswith(f"{week_store}/runs/w_batch/")
+
+
+def test_days_are_read_once_per_actor_across_batches(week_store):
+    worker = SweepWorker(cache_mb=64)
+    for i in range(3):
+        spec = parse_spec(spec_dict(week_store, f"w_cache{i}"))  # another group: nothing to reuse
+        worker.run(BatchRequest(_tasks(spec, week_store, PARAMS)))
+    st = worker.stats()
+    assert st["trials"] == 9
+    assert st["reads"] == 5  # five stored days, each read once
+    assert st["hits"] == 10  # one BatchRun pass per batch: later batches hit the cache
+
+
+def test_tiny_cache_streams_days_again(week_store):
+    worker = SweepWorker(cache_mb=0)
+    for i in range(2):
+        spec = parse_spec(spec_dict(week_store, f"w_nocache{i}"))
+        worker.run(BatchRequest(_tasks(spec, week_store, PARAMS[:2])))
+    assert worker.stats()["reads"] == 10  # nothing fits: every batch streams the five days
+
+
+def test_bad_parameter_combination_fails_alone_with_its_message(week_store):
+    spec = parse_spec(spec_dict(week_store, "w_bad"))
+    params = [{"fast": 10, "slow": 100}, {"fast": 300, "slow": 100}]
+    rep = SweepWorker(cache_mb=64).run(BatchRequest(_tasks(spec, week_store, params)))
+    by = {o.key: o for o in rep.outcomes}
+    assert by[0].status == "complete"
+    assert by[1].status == "failed"
+    assert "fast (300) must be < slow (100)" in by[1].error
+
+
+def test_stepwise_days_end_where_a_single_pass_does_and_pruned_trials_stop(week_store):
+    one_spec = parse_spec(spec_dict(week_store, "w_step_once"))
+    one = SweepWorker(cache_mb=64).run(BatchRequest(_tasks(one_spec, week_store, PARAMS)))
+    spec = parse_spec(spec_dict(week_store, "w_step"))
+    worker = SweepWorker(cache_mb=64)
+    rep = worker.begin(BatchRequest(_tasks(spec, week_store, PARAMS), objective="net_pnl", stepwise=True))
+    assert not rep.done
+    steps, prune, fed = [], [], 0
+    while not rep.done:
+        rep = worker.advance(prune)
+        fed += rep.fed_ticks
+        if rep.values:
+            steps.append((rep.step, dict(rep.values)))
+        prune = [2] if rep.step == 1 else []
+    assert [s for s, _ in steps] == [0, 1, 2, 3]  # a value per day before the last one
+    assert set(steps[-1][1]) == {0, 1}  # trial 2 pruned after day 2
+    done = {o.key: o for o in rep.outcomes}
+    assert set(done) == {0, 1}
+    ref = {o.key: o for o in one.outcomes}
+    for k in (0, 1):
+        assert done[k].metrics["net_pnl"] == pytest.approx(ref[k].metrics["net_pnl"], rel=1e-12, abs=1e-9)
+    assert fed < 3 * ref[0].ticks  # the pruned trial saw two days only
+
+
+def test_an_identical_finished_run_is_reused_not_recomputed(week_store):
+    spec = parse_spec(spec_dict(week_store, "w_reuse"))
+    first = SweepWorker(cache_mb=64).run(BatchRequest(_tasks(spec, week_store, PARAMS[:1] * 2)))
+    assert [o.reused for o in first.outcomes] == [False, True]  # the twin in the batch is not run twice
+    assert first.fed_ticks == first.outcomes[0].ticks
+    worker = SweepWorker(cache_mb=64)
+    again = worker.run(BatchRequest(_tasks(spec, week_store, PARAMS[:1])))
+    assert again.outcomes[0].reused and again.fed_ticks == 0 and worker.stats()["reads"] == 0
+    assert again.outcomes[0].metrics == first.outcomes[0].metrics
