@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/engine.py [--ticks 20000000] [--repeat 5] [--batch-ticks 5000000]
 
-Prints, per built-in strategy: first-call cost in a fresh process (cold compile, and with the
-on-disk cache warm), then the median ticks/s over `--repeat` runs after a warm-up; then end-to-end
-from a local Parquet store (read + validate + run); then K=64 batched configs in config-ticks/s.
+Prints, per built-in strategy (and a user strategy from `examples/`): first-call cost in a fresh
+process (cold compile, and with the on-disk cache warm); the bare reference loops (EMA crossover,
+window-1000 z-score) measured in the same run, since the machine is shared and noisy; then the median
+ticks/s over `--repeat` runs after a warm-up; then end-to-end from a local Parquet store (read +
+validate + run); then K=64 batched configs in config-ticks/s. Everything runs on one thread.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from datetime import UTC, datetime
 
 import numpy as np
+from numba import njit
 
 from hft.engine import BUILTINS, BatchRun, Run, exec_params
 from hft.engine import strategies as S
@@ -58,6 +61,12 @@ def first_call_seconds(cold: bool) -> dict[str, float]:
         "    t = time.perf_counter()\n"
         "    r = b.Run(b.BUILTINS[name], sp, b._ep(extra)); r.feed(ts, bid, ask); r.finish()\n"
         "    out[name] = time.perf_counter() - t\n"
+        "from examples.momentum_strategy import tick_momentum_nb\n"
+        "t = time.perf_counter()\n"
+        "from hft.engine import StrategySpec\n"
+        "spec = StrategySpec('m', tick_momentum_nb, lambda sp: 502)\n"
+        "r = b.Run(spec, np.array([500.0, 2e-4]), b._ep({})); r.feed(ts, bid, ask); r.finish()\n"
+        "out['user (example)'] = time.perf_counter() - t\n"
         "print(json.dumps(out))\n"
     )
     env = dict(os.environ)
@@ -72,6 +81,56 @@ def first_call_seconds(cold: bool) -> dict[str, float]:
     import json
 
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@njit  # not cached: this file runs both as __main__ and as bench.engine
+def bare_ema_cross(bid, ask, a_fast, a_slow):
+    """The bound: two EMAs of mid and their sign, nothing else (no orders, no account)."""
+    fast = slow = (bid[0] + ask[0]) * 0.5
+    longs = 0
+    for i in range(bid.shape[0]):
+        mid = (bid[i] + ask[i]) * 0.5
+        fast += a_fast * (mid - fast)
+        slow += a_slow * (mid - slow)
+        longs += 1 if fast > slow else 0
+    return longs
+
+
+@njit
+def bare_zscore(bid, ask, w):
+    """The bound: O(1) rolling mean and variance of mid over `w` ticks and the z-score test."""
+    buf = np.zeros(w)
+    s = q = 0.0
+    hits = 0
+    for i in range(bid.shape[0]):
+        x = (bid[i] + ask[i]) * 0.5 - 2000.0
+        j = i % w
+        old = buf[j]
+        buf[j] = x
+        s += x - old
+        q += x * x - old * old
+        if i >= w:
+            m = s / w
+            v = q / w - m * m
+            if v > 0.0 and (x - m) / np.sqrt(v) > 2.0:
+                hits += 1
+    return hits
+
+
+def bare_loops(ts, bid, ask, repeat: int) -> None:
+    n = ts.size
+    print(f"\nbare reference loops, {n / 1e6:.0f} M ticks, median of {repeat} (this run's machine bound)")
+    for name, fn, args in (
+        ("ema_cross", bare_ema_cross, (2 / 1001, 2 / 5001)),
+        ("zscore", bare_zscore, (1000,)),
+    ):
+        fn(bid[:2000], ask[:2000], *args)
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            fn(bid, ask, *args)
+            times.append(time.perf_counter() - t)
+        print(f"  {name:<13} {n / statistics.median(times) / 1e6:8.1f} M ticks/s")
 
 
 def in_memory(ts, bid, ask, repeat: int) -> None:
@@ -166,6 +225,7 @@ def main() -> None:
         for key in cold:
             print(f"  {key:<13} cold {cold[key]:7.2f}   warm {warm[key]:6.2f}")
     ts, bid, ask = synthetic_xauusd(args.ticks)
+    bare_loops(ts, bid, ask, args.repeat)
     in_memory(ts, bid, ask, args.repeat)
     from_parquet(ts, bid, ask, max(3, args.repeat // 2))
     nb = args.batch_ticks

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from hft import cli_common
 from hft.errors import HftError
 
 app = typer.Typer(
@@ -20,21 +21,9 @@ app = typer.Typer(
 feed_app = typer.Typer(help="The offline Dukascopy-compatible feed.", no_args_is_help=True)
 app.add_typer(feed_app, name="feed")
 
-StoreOpt = Annotated[
-    str, typer.Option("--store", help="fsspec URL of the store: a path or s3://bucket/prefix.")
-]
-StorageOpts = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--storage-option",
-        help="fsspec option key=value (repeatable), e.g. endpoint_url=http://127.0.0.1:9000.",
-    ),
-]
-
-
-def _fail(exc: BaseException) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+StoreOpt = cli_common.StoreOpt
+StorageOpts = cli_common.StorageOpts
+_fail = cli_common.fail
 
 
 @app.command()

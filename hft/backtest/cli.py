@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from hft.backtest.api import run_backtest
+from hft.cli_common import fail
 from hft.errors import ConfigError, HftError
 
 __all__ = ["run", "format_summary"]
@@ -63,8 +64,7 @@ def run(
             config, store=store, start=_day(start, "--start"), end=_day(end, "--end"), force=force
         )
     except HftError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     typer.echo(format_summary(out.summary))
     typer.echo(f"{'computed' if out.computed else 'reused'}: {out.folder}")
 

@@ -13,7 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hft.backtest.params import StrategyParams, get_strategy
 from hft.errors import ConfigError
 
-__all__ = ["RunConfig", "DataConfig", "ExecutionConfig", "StrategyConfig", "load_config", "parse_config"]
+__all__ = [
+    "DataConfig",
+    "ExecutionConfig",
+    "RunConfig",
+    "StrategyConfig",
+    "load_config",
+    "parse_config",
+    "read_yaml",
+]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -132,16 +140,20 @@ def parse_config(raw: Any, where: str = "config") -> RunConfig:
     return cfg
 
 
-def load_config(path: str | Path) -> RunConfig:
+def read_yaml(path: str | Path) -> Any:
+    """`yaml.safe_load` of a file, with errors that name the file (and line) as ConfigError."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
-    return parse_config(raw, where=str(path))
+
+
+def load_config(path: str | Path) -> RunConfig:
+    return parse_config(read_yaml(path), where=str(path))

@@ -1,8 +1,10 @@
 """Pure Numba backtest engine: kernels over tick arrays with all state in explicit arrays.
 
 Imports only NumPy and Numba (plus `hft.errors`); storage, configs and reports live in
-`hft.backtest`. Layout: `enums` (slots, dtypes), `*_nb` modules (compiled kernels), `strategies`
-(built-in specs), `run` (streaming facade), `reference` (slow pure-Python twin used by tests).
+`hft.backtest`. Layout: `enums` (slots, dtypes), `*_nb` modules (compiled kernels: `loop_nb` the
+per-tick loop, `events_nb` its rare paths, `signals_nb` the built-ins with register state,
+`batch_nb` K configs per tick, `runners_nb` the cached entry points), `strategies` (built-in
+specs), `run` (streaming facade), `reference` (slow pure-Python twin used by tests).
 """
 
 from __future__ import annotations

@@ -115,3 +115,27 @@ N_MCOLS = 4
 #: Free rows a kernel needs before touching a tick (3 fills, 2 samples at most per tick).
 T_ROOM = 3
 M_ROOM = 2
+
+# --- gates: float64 scratch `g`, derived from `acct` + `ep` by `events_nb.refresh_nb` ------------
+# While no gate fires a tick needs only the strategy update and the mark to market; they live for
+# one kernel call and are never persisted, so `acct` stays the whole state between chunks.
+G_NEXT_EVT = 0  # first ts needing bookkeeping: sample, pending fill, hours change
+G_BUY_TRIG = 1  # ask <= this fills the resting buy (-inf = none)
+G_SELL_TRIG = 2  # bid >= this fills the resting sell (+inf = none)
+G_LO = 3  # liquidation price <= this: stop-loss / take-profit, or the mark may move (events_nb)
+G_HI = 4  # liquidation price >= this: the same on the other side
+G_HOLD_DUE = 5  # ts at which max-hold fires
+G_QUIET = 6  # a target the strategy can return without any order or block change
+G_QUIET_ANY = 7  # 1.0 when every target but TARGET_NONE is quiet
+G_OPEN_T = 8  # ts up to which time in the market is counted
+G_OUTSIDE = 9  # 1.0 outside the trading-hours window
+G_NEXT_HOURS = 10  # ts at which the hours window opens or closes next
+G_REQ_DUE = 11  # first ts at which an in-flight limit request arrives
+N_G = 12
+#: Larger than any ms timestamp, exact in float64 and in int64.
+BIG = 2.0**62
+#: A target no strategy returns: "every target needs the slow path".
+QUIET_NEVER = -(2**40)
+#: `dd > maxddf * peak * DDF_GATE_SHRINK` is implied by `dd / peak > maxddf` (the shrink is far
+#: larger than the rounding of either side), so the division runs only for candidates.
+DDF_GATE_SHRINK = 1.0 - 1e-9

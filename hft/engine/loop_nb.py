@@ -11,8 +11,13 @@ Order of work on tick i (the reference engine follows the same order):
   6. stop-loss / take-profit / max-hold checked against that side; a hit sends a closing market order;
   7. the strategy sees tick i and returns a target (-1, 0, +1 lots, or TARGET_NONE) and quotes;
      a differing target sends a market order that can fill on a later tick only.
-All state lives in `acct` and the strategy's `ss`, so any split of the ticks into chunks gives
-bit-identical results. The loop stops early (returning the index) when a record buffer is full.
+All state lives in `acct` and the strategy's `ss` between kernel calls, so any split of the ticks
+into chunks gives bit-identical results. Within a call the common tick runs in registers, in an
+inner loop without calls: the strategy's scalars are locals, and steps 1-6 and most of 7 happen in
+`events_nb` only when a precomputed gate fires (next event time, limit trigger prices, the band of
+liquidation prices inside which neither the mark to market nor a stop can change anything, a target
+that would change something). The loop stops early (returning the index) when a record buffer is
+full, or, when checking, before a bad tick (returning -(index + 1)).
 """
 
 from __future__ import annotations
@@ -28,16 +33,12 @@ from hft.engine.enums import (
     A_BLOCK,
     A_BUY_PX,
     A_BUY_REQ,
-    A_BUY_REQ_DUE,
-    A_BUY_REQ_PX,
     A_CASH,
     A_ENTRY_FEES,
     A_ENTRY_TS,
     A_EQUITY,
     A_FEES,
     A_FINISHED,
-    A_FIRST_TS,
-    A_IN_MARKET_MS,
     A_LAST_ASK,
     A_LAST_BID,
     A_LAST_TS,
@@ -47,54 +48,48 @@ from hft.engine.enums import (
     A_N_MARKS,
     A_N_TICKS,
     A_N_TRADES,
-    A_NEXT_DAY,
-    A_NEXT_SAMPLE,
     A_PEAK,
-    A_PEND_DUE,
     A_PEND_QTY,
-    A_PEND_REASON,
     A_POS,
     A_SELL_PX,
     A_SELL_REQ,
-    A_SELL_REQ_DUE,
-    A_SELL_REQ_PX,
     A_STARTED,
     DAY_MS,
+    G_BUY_TRIG,
+    G_HI,
+    G_HOLD_DUE,
+    G_LO,
+    G_NEXT_EVT,
+    G_OUTSIDE,
+    G_QUIET,
+    G_QUIET_ANY,
+    G_REQ_DUE,
+    G_SELL_TRIG,
     M_DAY_CLOSE,
     M_EQUITY,
     M_POS,
-    M_ROOM,
     M_TS,
     N_ACCT,
     P_CAPITAL,
-    P_FILL_THROUGH,
-    P_HOURS_END,
-    P_HOURS_ON,
-    P_HOURS_START,
-    P_LATENCY,
-    P_MAKER_FRAC,
-    P_MAKER_UNIT,
-    P_MAX_HOLD,
-    P_MAX_INVENTORY,
-    P_SAMPLE_MS,
-    P_SIZE,
     P_SLIPPAGE,
-    P_STOP_LOSS,
-    P_TAKE_PROFIT,
     P_TAKER_FRAC,
     P_TAKER_UNIT,
     R_END,
-    R_HOURS,
-    R_LIMIT,
-    R_MAX_HOLD,
-    R_SIGNAL,
-    R_STOP_LOSS,
-    R_TAKE_PROFIT,
-    T_ROOM,
     TARGET_NONE,
 )
+from hft.engine.events_nb import (
+    arrive_nb,
+    close_gates_nb,
+    events_nb,
+    in_hours_nb,
+    mark_nb,
+    new_gates_nb,
+    post_quotes_nb,
+    risk_nb,
+    target_nb,
+)
 
-__all__ = ["init_acct_nb", "step_nb", "finish_nb", "in_hours_nb"]
+__all__ = ["init_acct_nb", "run_loop_nb", "step_nb", "finish_nb", "in_hours_nb"]
 
 
 @njit(cache=True)
@@ -109,229 +104,182 @@ def init_acct_nb(ep):
     return acct
 
 
-@njit(cache=True)
-def in_hours_nb(t, start, end):
-    tod = t % DAY_MS
-    if start <= end:
-        return start <= tod < end
-    return tod >= start or tod < end
+@njit(cache=True, inline="always")
+def _equity(cash, pos, b, a):
+    """Step 5's mark: long at the bid, short at the ask, flat the cash."""
+    if pos > 0.0:
+        return cash + pos * b
+    if pos < 0.0:
+        return cash + pos * a
+    return cash
 
 
-@njit(cache=True)
-def _same_px(x, y):
-    return x == y or (math.isnan(x) and math.isnan(y))
+@njit(cache=True, inline="always")
+def _hot(g):
+    """The gates as typed locals for the hot loop."""
+    return (
+        np.int64(g[G_NEXT_EVT]),
+        g[G_BUY_TRIG],
+        g[G_SELL_TRIG],
+        g[G_LO],
+        g[G_HI],
+        np.int64(g[G_HOLD_DUE]),
+        np.int64(g[G_QUIET]),
+        np.int64(g[G_REQ_DUE]),
+    )
+
+
+@njit(inline="always")  # never cached: strategies arrive as arguments
+def run_loop_nb(
+    step_fn, load_fn, save_fn, sig, ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start, check, quoting
+):
+    """Advance one run over ticks[start:]; returns where it stopped (len(ts) unless a buffer filled).
+
+    With `check`, a tick that `validate_nb.check_ticks_nb` would reject (NaN, infinite or
+    non-positive quote, crossed quote, time going backwards) stops the loop before it is used and
+    -(index + 1) is returned; the caller rolls the chunk back.
+
+    `load_fn(ss, sp) -> (st, prm)` lifts the strategy's scalars into locals for the whole call,
+    `step_fn(sig, st, prm, t, bid, ask, pos, ss, sp, quotes) -> (st, target)` is the per-tick signal
+    and `save_fn(st, ss)` stores the scalars back. `quoting` is a constant: False for strategies that
+    never return TARGET_NONE (so never rest limit orders), which drops the limit triggers from the
+    common tick. Account scalars the common tick touches live in
+    locals too; anything rarer happens in `events_nb` behind the gates.
+    """
+    n = ts.shape[0]
+    start = max(start, 0)  # lets the compiler drop negative-index wraparound on every tick load
+    st, prm = load_fn(ss, sp)
+    g = new_gates_nb(ep, acct)
+    next_evt, buy_trig, sell_trig, lo, hi, hold_due, quiet, req_due = _hot(g)
+    pos = acct[A_POS]
+    cash = acct[A_CASH]
+    last = np.int64(acct[A_LAST_TS]) if acct[A_STARTED] != 0.0 else np.iinfo(np.int64).min
+    nxt = min(min(next_evt, req_due), hold_due)
+    bad = False
+    raw = np.int64(0)
+    phase = 0
+    i = start
+    while i < n:
+        # the common tick: no calls in this loop, so the strategy state stays in registers; `|`
+        # (not `or`) keeps the tests branch-free. It leaves at the first gate that fires, noting
+        # where tick i stands, and the code below finishes that tick the slow way.
+        phase = 0
+        while i < n:
+            u = np.uint64(i)  # an unsigned index needs no negative-index wraparound
+            t = ts[u]
+            b = bid[u]
+            a = ask[u]
+            # as `check_ticks_nb` (tick `start` always takes the slow path, so ts[i - 1] is this chunk's)
+            ok = (b > 0.0) & (a >= b) & (a < math.inf) & (t >= ts[u - np.uint64(1)])
+            if (check & (not ok)) | (t >= nxt) | (quoting & ((a <= buy_trig) | (b >= sell_trig))):
+                break  # (nxt includes the max-hold time)
+            liq = b if pos > 0.0 else a
+            if (liq <= lo) | (liq >= hi):
+                phase = 1
+                break
+            st, raw = step_fn(sig, st, prm, t, b, a, pos, ss, sp, quotes)
+            if raw != quiet:
+                phase = 2
+                break
+            i += 1
+        if i >= n:
+            break
+        u = np.uint64(i)
+        t = ts[u]
+        b = bid[u]
+        a = ask[u]
+        if phase == 0:
+            prev = ts[i - 1] if i > start else last
+            if check and not ((b > 0.0) and (a >= b) and (a < math.inf) and (t >= prev)):
+                bad = True
+                break
+            # 1-4: samples, day closes, pending fills, limit requests and fills, hours window
+            if t >= req_due and t < next_evt:  # quoting: a request arrives (no other event due)
+                arrive_nb(ep, acct, g, t)
+                buy_trig = g[G_BUY_TRIG]
+                sell_trig = g[G_SELL_TRIG]
+                req_due = np.int64(g[G_REQ_DUE])
+                nxt = min(min(next_evt, req_due), hold_due)
+            if t >= next_evt or a <= buy_trig or b >= sell_trig:
+                if i > start:  # the equity marked at the previous tick, for the samples
+                    acct[A_EQUITY] = _equity(cash, pos, bid[i - 1], ask[i - 1])
+                if not events_nb(ep, acct, g, t, b, a, tbuf, mbuf):
+                    break
+                pos = acct[A_POS]
+                cash = acct[A_CASH]
+                next_evt, buy_trig, sell_trig, lo, hi, hold_due, quiet, req_due = _hot(g)
+                nxt = min(min(next_evt, req_due), hold_due)
+        if phase <= 1:
+            # 5-6. the gates cover the mark to market (`mark_band_nb`: peak, max drawdown and its
+            # fraction cannot move while the liquidation price stays inside) and the stop prices
+            liq = b if pos > 0.0 else a
+            if (liq <= lo) | (liq >= hi) | (t >= hold_due):
+                acct[A_EQUITY] = _equity(cash, pos, b, a)
+                mark_nb(acct)
+                risk_nb(ep, acct, g, t, b, a)  # refreshes the gates for the new peak / drawdown too
+                next_evt, buy_trig, sell_trig, lo, hi, hold_due, quiet, req_due = _hot(g)
+                nxt = min(min(next_evt, req_due), hold_due)
+            # 7. strategy
+            st, raw = step_fn(sig, st, prm, t, b, a, pos, ss, sp, quotes)
+        if raw != quiet:
+            if raw == TARGET_NONE and g[G_OUTSIDE] == 0.0:
+                post_quotes_nb(ep, acct, g, t, quotes)
+                req_due = np.int64(g[G_REQ_DUE])
+                nxt = min(min(next_evt, req_due), hold_due)
+            elif raw == TARGET_NONE or g[G_QUIET_ANY] == 0.0:
+                target_nb(ep, acct, g, t, raw, quotes)
+                next_evt, buy_trig, sell_trig, lo, hi, hold_due, quiet, req_due = _hot(g)
+                nxt = min(min(next_evt, req_due), hold_due)
+        i += 1
+
+    save_fn(st, ss)
+    if i > start:
+        acct[A_EQUITY] = _equity(cash, pos, bid[i - 1], ask[i - 1])
+        acct[A_LAST_TS] = float(ts[i - 1])
+        acct[A_LAST_BID] = bid[i - 1]
+        acct[A_LAST_ASK] = ask[i - 1]
+        acct[A_N_TICKS] += float(i - start)
+    close_gates_nb(acct, g)
+    return -(i + 1) if bad else i
+
+
+@njit(cache=True, inline="always")
+def _array_load(ss, sp):
+    return 0, 0
+
+
+@njit(cache=True, inline="always")
+def _array_step(sig, st, prm, t, b, a, pos, ss, sp, quotes):
+    return st, sig(t, b, a, pos, ss, sp, quotes)
+
+
+@njit(cache=True, inline="always")
+def _array_save(st, ss):
+    pass
 
 
 @njit(inline="always")  # never cached: user strategies arrive as arguments
-def step_nb(signal_fn, ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start):
-    """Advance one run over ticks[start:]; returns where it stopped (len(ts) unless a buffer filled)."""
-    n = ts.shape[0]
-    tcap = tbuf.shape[0]
-    mcap = mbuf.shape[0]
-    size = ep[P_SIZE]
-    lat = np.int64(ep[P_LATENCY])
-    slip = ep[P_SLIPPAGE]
-    t_unit = ep[P_TAKER_UNIT]
-    t_frac = ep[P_TAKER_FRAC]
-    sl = ep[P_STOP_LOSS]
-    tp = ep[P_TAKE_PROFIT]
-    mh = np.int64(ep[P_MAX_HOLD])
-    hours_on = ep[P_HOURS_ON] != 0.0
-    h_start = np.int64(ep[P_HOURS_START])
-    h_end = np.int64(ep[P_HOURS_END])
-    smp = np.int64(ep[P_SAMPLE_MS])
-
-    cash = acct[A_CASH]
-    pos = acct[A_POS]
-    avg = acct[A_AVG]
-    entry_ts = acct[A_ENTRY_TS]
-    entry_fees = acct[A_ENTRY_FEES]
-    equity = acct[A_EQUITY]
-    peak = acct[A_PEAK]
-    maxdd = acct[A_MAX_DD]
-    maxddf = acct[A_MAX_DD_FRAC]
-    last_ts = np.int64(acct[A_LAST_TS])
-    next_smp = np.int64(acct[A_NEXT_SAMPLE])
-    next_day = np.int64(acct[A_NEXT_DAY])
-    pend_q = acct[A_PEND_QTY]
-    pend_due = np.int64(acct[A_PEND_DUE])
-    pend_r = acct[A_PEND_REASON]
-    block = acct[A_BLOCK]
-    in_mkt = np.int64(acct[A_IN_MARKET_MS])
-    fees = acct[A_FEES]
-    n_fills = acct[A_N_FILLS]
-    nt = np.int64(acct[A_N_TRADES])
-    nm = np.int64(acct[A_N_MARKS])
-    started = acct[A_STARTED] != 0.0
-    quoting = not math.isnan(acct[A_BUY_PX]) or not math.isnan(acct[A_SELL_PX])
-    quoting = quoting or acct[A_BUY_REQ] != 0.0 or acct[A_SELL_REQ] != 0.0
-
-    i = start
-    b = acct[A_LAST_BID]
-    a = acct[A_LAST_ASK]
-    while i < n:
-        if nt + T_ROOM > tcap or nm + M_ROOM > mcap:
-            break
-        t = ts[i]
-        b = bid[i]
-        a = ask[i]
-        if not started:
-            started = True
-            acct[A_FIRST_TS] = float(t)
-            last_ts = t
-            next_smp = (t // smp) * smp + smp
-            next_day = (t // DAY_MS) * DAY_MS + DAY_MS
-        # 1. samples of the equity before this tick
-        if t >= next_smp:
-            if t >= next_day:
-                row = mbuf[nm]
-                row[M_TS] = next_day - DAY_MS
-                row[M_EQUITY] = equity
-                row[M_POS] = pos
-                row[M_DAY_CLOSE] = 1.0
-                nm += 1
-                next_day = (t // DAY_MS) * DAY_MS + DAY_MS
-            row = mbuf[nm]
-            row[M_TS] = (t // smp) * smp
-            row[M_EQUITY] = equity
-            row[M_POS] = pos
-            row[M_DAY_CLOSE] = 0.0
-            nm += 1
-            next_smp = (t // smp) * smp + smp
-        # 2. exposure
-        if pos != 0.0:
-            in_mkt += t - last_ts
-        # 3. in-flight market order
-        if pend_q != 0.0 and t >= pend_due:
-            px = a + slip if pend_q > 0.0 else b - slip
-            fee = fee_nb(abs(pend_q), px, t_unit, t_frac)
-            fees += fee
-            n_fills += 1.0
-            pos, cash, avg, entry_ts, entry_fees, nt = fill_nb(
-                pend_q, px, fee, float(t), pend_r, pos, cash, avg, entry_ts, entry_fees, tbuf, nt
-            )
-            pend_q = 0.0
-        # 4. limit book
-        if quoting:
-            if acct[A_BUY_REQ] != 0.0 and t >= np.int64(acct[A_BUY_REQ_DUE]):
-                acct[A_BUY_PX] = acct[A_BUY_REQ_PX]
-                acct[A_BUY_REQ] = 0.0
-            if acct[A_SELL_REQ] != 0.0 and t >= np.int64(acct[A_SELL_REQ_DUE]):
-                acct[A_SELL_PX] = acct[A_SELL_REQ_PX]
-                acct[A_SELL_REQ] = 0.0
-            thr = ep[P_FILL_THROUGH]
-            inv = ep[P_MAX_INVENTORY]
-            lpx = acct[A_BUY_PX]
-            if not math.isnan(lpx) and a <= lpx - thr:
-                acct[A_BUY_PX] = np.nan
-                if inv <= 0.0 or pos + size <= inv:
-                    fee = fee_nb(size, lpx, ep[P_MAKER_UNIT], ep[P_MAKER_FRAC])
-                    fees += fee
-                    n_fills += 1.0
-                    pos, cash, avg, entry_ts, entry_fees, nt = fill_nb(
-                        size, lpx, fee, float(t), R_LIMIT, pos, cash, avg, entry_ts, entry_fees, tbuf, nt
-                    )
-            lpx = acct[A_SELL_PX]
-            if not math.isnan(lpx) and b >= lpx + thr:
-                acct[A_SELL_PX] = np.nan
-                if inv <= 0.0 or -pos + size <= inv:
-                    fee = fee_nb(size, lpx, ep[P_MAKER_UNIT], ep[P_MAKER_FRAC])
-                    fees += fee
-                    n_fills += 1.0
-                    pos, cash, avg, entry_ts, entry_fees, nt = fill_nb(
-                        -size, lpx, fee, float(t), R_LIMIT, pos, cash, avg, entry_ts, entry_fees, tbuf, nt
-                    )
-        # 5. mark to market
-        if pos > 0.0:
-            equity = cash + pos * b
-        elif pos < 0.0:
-            equity = cash + pos * a
-        else:
-            equity = cash
-        if equity > peak:
-            peak = equity
-        dd = peak - equity
-        if dd > 0.0:
-            if dd > maxdd:
-                maxdd = dd
-            f = dd / peak
-            if f > maxddf:
-                maxddf = f
-        # 6. risk exits
-        forced = False
-        if pos != 0.0 and pend_q == 0.0:
-            reason = -1
-            if sl > 0.0 and ((pos > 0.0 and b <= avg - sl) or (pos < 0.0 and a >= avg + sl)):
-                reason = R_STOP_LOSS
-            if reason < 0 and tp > 0.0 and ((pos > 0.0 and b >= avg + tp) or (pos < 0.0 and a <= avg - tp)):
-                reason = R_TAKE_PROFIT
-            if reason < 0 and mh > 0 and t - np.int64(entry_ts) >= mh:
-                reason = R_MAX_HOLD
-            if reason >= 0:
-                pend_q = -pos
-                pend_due = t + lat
-                pend_r = float(reason)
-                block = 1.0 if pos > 0.0 else -1.0
-                forced = True
-        # 7. strategy
-        raw = signal_fn(t, b, a, pos, ss, sp, quotes)
-        outside = hours_on and not in_hours_nb(t, h_start, h_end)
-        tgt = 0 if outside else raw
-        if tgt != TARGET_NONE:
-            if block != 0.0:
-                if tgt == block:
-                    tgt = 0
-                else:
-                    block = 0.0
-            if pend_q == 0.0 and not forced:
-                q = tgt * size - pos
-                if q != 0.0:
-                    pend_q = q
-                    pend_due = t + lat
-                    pend_r = float(R_HOURS) if outside else float(R_SIGNAL)
-        if raw == TARGET_NONE:
-            quoting = True
-            if outside:
-                quotes[0] = np.nan
-                quotes[1] = np.nan
-            for side in range(2):
-                kreq = A_BUY_REQ if side == 0 else A_SELL_REQ
-                if acct[kreq] != 0.0:
-                    continue
-                want = quotes[side]
-                if not _same_px(want, acct[A_BUY_PX if side == 0 else A_SELL_PX]):
-                    acct[kreq] = 1.0
-                    acct[kreq + 1] = want
-                    acct[kreq + 2] = float(t + lat)
-        last_ts = t
-        i += 1
-
-    acct[A_CASH] = cash
-    acct[A_POS] = pos
-    acct[A_AVG] = avg
-    acct[A_ENTRY_TS] = entry_ts
-    acct[A_ENTRY_FEES] = entry_fees
-    acct[A_EQUITY] = equity
-    acct[A_PEAK] = peak
-    acct[A_MAX_DD] = maxdd
-    acct[A_MAX_DD_FRAC] = maxddf
-    acct[A_LAST_TS] = float(last_ts)
-    acct[A_NEXT_SAMPLE] = float(next_smp)
-    acct[A_NEXT_DAY] = float(next_day)
-    acct[A_PEND_QTY] = pend_q
-    acct[A_PEND_DUE] = float(pend_due)
-    acct[A_PEND_REASON] = pend_r
-    acct[A_BLOCK] = block
-    acct[A_IN_MARKET_MS] = float(in_mkt)
-    acct[A_FEES] = fees
-    acct[A_N_FILLS] = n_fills
-    acct[A_N_TRADES] = float(nt)
-    acct[A_N_MARKS] = float(nm)
-    acct[A_N_TICKS] += float(i - start)
-    acct[A_STARTED] = 1.0 if started else 0.0
-    acct[A_LAST_BID] = b
-    acct[A_LAST_ASK] = a
-    return i
+def step_nb(signal_fn, ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start, check=False):
+    """`run_loop_nb` for a strategy that keeps all its state in `ss` (the user extension point)."""
+    return run_loop_nb(
+        _array_step,
+        _array_load,
+        _array_save,
+        signal_fn,
+        ts,
+        bid,
+        ask,
+        ep,
+        sp,
+        ss,
+        acct,
+        quotes,
+        tbuf,
+        mbuf,
+        start,
+        check,
+        True,
+    )
 
 
 @njit(cache=True)

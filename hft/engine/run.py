@@ -102,15 +102,19 @@ class RunResult:
         return int(self.acct[E.A_N_TICKS])
 
 
-def _check(ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, prev_ts: int, where: str) -> None:
+def _check_shape(ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, where: str) -> None:
     if not (ts.shape == bid.shape == ask.shape) or ts.ndim != 1:
         raise EngineError(f"{where}: ts, bid and ask must be 1-D arrays of one length")
+
+
+def _check(ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, prev_ts: int, where: str) -> None:
+    _check_shape(ts, bid, ask, where)
     i, code = check_ticks_nb(ts, bid, ask, prev_ts)
     if code:
         when = datetime.fromtimestamp(int(ts[i]) / 1000, tz=UTC).isoformat(timespec="milliseconds")
         raise DataError(
-            f"{where}: tick {i} of the chunk at {when} (ts={int(ts[i])}, bid={bid[i]!r}, ask={ask[i]!r}): "
-            f"{TICK_PROBLEMS[code]}"
+            f"{where}: tick {i} of the chunk at {when} (ts={int(ts[i])}, bid={bid[i]!r}, "
+            f"ask={ask[i]!r}): {TICK_PROBLEMS[code]}"
         )
 
 
@@ -153,7 +157,18 @@ class Run:
     def _call(self, ts, bid, ask, start):
         if self._kernel is not None:
             return self._kernel(
-                ts, bid, ask, self.ep, self.sp, self.ss, self.acct, self.quotes, self.tbuf, self.mbuf, start
+                ts,
+                bid,
+                ask,
+                self.ep,
+                self.sp,
+                self.ss,
+                self.acct,
+                self.quotes,
+                self.tbuf,
+                self.mbuf,
+                start,
+                self.validate,
             )
         return step_nb(
             self.spec.signal,
@@ -168,6 +183,7 @@ class Run:
             self.tbuf,
             self.mbuf,
             start,
+            self.validate,
         )
 
     def _drain(self) -> None:
@@ -181,18 +197,30 @@ class Run:
             self.acct[E.A_N_MARKS] = 0.0
 
     def feed(self, ts, bid, ask, *, where: str = "ticks") -> None:
+        """Advance over one chunk; bad ticks raise `DataError` and leave the run as it was.
+
+        The kernel checks each tick as it reads it (one pass over memory); when it reports a bad
+        one, the state saved here is restored and the chunk is re-checked for the message.
+        """
         if self.result is not None:
             raise EngineError("run already finished; start a new Run")
         ts, bid, ask = _as_arrays(ts, bid, ask)
-        if self.validate:
-            _check(ts, bid, ask, self._last_ts, where)
+        _check_shape(ts, bid, ask, where)
         n = ts.shape[0]
         if n == 0:
             return
+        saved = (self.acct.copy(), self.ss.copy(), self.quotes.copy(), len(self._trades), len(self._marks))
         i = 0
         while i < n:
             i = self._call(ts, bid, ask, i)
             self._drain()
+            if i < 0:
+                self.acct[:], self.ss[:], self.quotes[:] = saved[:3]
+                del self._trades[saved[3] :], self._marks[saved[4] :]
+                _check(ts, bid, ask, self._last_ts, where)
+                raise EngineError(
+                    f"{where}: the engine rejected tick {-i - 1} but the check found no problem"
+                )
         self._last_ts = int(ts[-1])
 
     def finish(self) -> RunResult:

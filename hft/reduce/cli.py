@@ -12,14 +12,13 @@ from typing import Annotated
 
 import typer
 
+from hft.cli_common import StorageOpts, fail
 from hft.errors import ConfigError, HftError
 
 __all__ = ["report", "dashboard", "app"]
 
 
-def _fail(exc: BaseException) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+_fail = fail
 
 
 def report(
@@ -42,9 +41,7 @@ def report(
         str | None, typer.Option(help="Optuna storage of the sweep (default: {runs}/optuna.db when present).")
     ] = None,
     study: Annotated[str | None, typer.Option(help="Optuna study for parameter importance.")] = None,
-    storage_option: Annotated[
-        list[str] | None, typer.Option("--storage-option", help="fsspec option key=value (repeatable).")
-    ] = None,
+    storage_option: StorageOpts = None,
 ) -> None:
     """Rank every run under RUNS_URL; sensitivity, strategy comparison, curves of the leaders."""
     import polars as pl

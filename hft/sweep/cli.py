@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from hft.cli_common import StorageOpts, fail
 from hft.errors import ConfigError, HftError
 
 __all__ = ["sweep", "print_result"]
@@ -55,9 +56,7 @@ def sweep(
     feed_url: Annotated[
         str | None, typer.Option(help="Ingest missing days from this feed first (else data.feed_url).")
     ] = None,
-    storage_option: Annotated[
-        list[str] | None, typer.Option("--storage-option", help="fsspec option key=value (repeatable).")
-    ] = None,
+    storage_option: StorageOpts = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Optuna sweep over a pool of Ray actors (resumable), or a batch of plain run configs."""
@@ -68,8 +67,9 @@ def sweep(
     try:
         opts = parse_storage_options(storage_option)
         first = specs[0]
-        if len(specs) == 1 and first.is_file() and is_sweep_spec(read_yaml(first)):
-            spec = parse_spec(read_yaml(first), where=str(first))
+        doc = read_yaml(first) if len(specs) == 1 and first.is_file() else None
+        if doc is not None and is_sweep_spec(doc):
+            spec = parse_spec(doc, where=str(first))
             res = run_sweep(
                 spec,
                 store=store,
@@ -90,8 +90,7 @@ def sweep(
             raise ConfigError("--n-trials and --storage apply to a sweep spec, not to run configs")
         outs = run_configs(specs, store=store, address=address, storage_options=opts, progress=not quiet)
     except HftError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     failed = 0
     for path, o in outs:
         if o.status == "complete":

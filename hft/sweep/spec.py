@@ -12,10 +12,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hft.backtest.config import _NAME, DataConfig, ExecutionConfig, RunConfig, StrategyConfig
+from hft.backtest.config import _NAME, DataConfig, ExecutionConfig, RunConfig, StrategyConfig, read_yaml
 from hft.errors import ConfigError
 
 __all__ = [
@@ -303,20 +302,6 @@ def parse_spec(raw: Any, where: str = "spec") -> SweepSpec:
             f"{where}: strategy.params: {spec.strategy.name} needs {missing} (fix or search them)"
         )
     return spec
-
-
-def read_yaml(path: str | Path) -> Any:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
 
 
 def load_spec(path: str | Path) -> SweepSpec:

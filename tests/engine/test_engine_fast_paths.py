@@ -1,0 +1,109 @@
+"""The register-state kernels, the in-kernel tick check and the batched kernels change no result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hft.engine import BUILTINS, BatchRun, Run, exec_params
+from hft.engine import strategies as S
+from hft.errors import DataError
+from tests.engine.test_engine_reference import PARAMS, fixture_exec
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+def test_register_kernels_equal_the_array_state_path(name, eurusd):
+    """Built-ins run through the generic user-strategy path (state in `ss`) give identical records."""
+    ts, bid, ask = eurusd["ts"], eurusd["bid"], eurusd["ask"]
+    fast = Run(BUILTINS[name], PARAMS[name], fixture_exec(name))
+    slow = Run(BUILTINS[name], PARAMS[name], fixture_exec(name), trade_cap=5, mark_cap=4)
+    slow._kernel = None  # force `loop_nb.step_nb` with the array-state signal
+    for a in range(0, len(ts), 40_000):
+        fast.feed(ts[a : a + 40_000], bid[a : a + 40_000], ask[a : a + 40_000])
+        slow.feed(ts[a : a + 40_000], bid[a : a + 40_000], ask[a : a + 40_000])
+        np.testing.assert_array_equal(fast.ss, slow.ss)  # state saved back to the same slots
+    f, s = fast.finish(), slow.finish()
+    assert len(f.trades) > 0
+    np.testing.assert_array_equal(f.trades, s.trades)
+    np.testing.assert_array_equal(f.marks, s.marks)
+    assert f.acct.tobytes() == s.acct.tobytes()
+
+
+@pytest.mark.parametrize(("bad", "problem"), [("nan", "NaN"), ("crossed", "crossed"), ("back", "backwards")])
+def test_bad_tick_deep_in_a_chunk_rolls_the_whole_chunk_back(bad, problem, eurusd):
+    ts, bid, ask = (np.array(eurusd[c]) for c in ("ts", "bid", "ask"))
+    name = "ema_cross"
+    ep = fixture_exec(name)
+    cut, j = 30_000, 60_000  # the bad tick is far into the second chunk, after trades were made
+    chunk = [ts[cut:].copy(), bid[cut:].copy(), ask[cut:].copy()]
+    k = j - cut
+    if bad == "nan":
+        chunk[1][k] = np.nan
+    elif bad == "crossed":
+        chunk[1][k] = chunk[2][k] + 0.001
+    else:
+        chunk[0][k] = chunk[0][k - 1] - 1
+    run = Run(BUILTINS[name], PARAMS[name], ep, trade_cap=4, mark_cap=4)  # drains inside the chunk
+    run.feed(ts[:cut], bid[:cut], ask[:cut])
+    before = (run.acct.copy(), run.ss.copy(), len(run._trades), len(run._marks))
+    with pytest.raises(DataError, match=f"EURUSD: tick {k} of the chunk .*{problem}"):
+        run.feed(*chunk, where="EURUSD")
+    assert run.acct.tobytes() == before[0].tobytes()
+    assert run.ss.tobytes() == before[1].tobytes()
+    assert (len(run._trades), len(run._marks)) == before[2:]
+    run.feed(ts[cut:], bid[cut:], ask[cut:])  # the corrected chunk continues as if nothing happened
+    whole = Run(BUILTINS[name], PARAMS[name], ep)
+    whole.feed(ts, bid, ask)
+    got, want = run.finish(), whole.finish()
+    assert len(want.trades) > 10
+    np.testing.assert_array_equal(got.trades, want.trades)
+    np.testing.assert_array_equal(got.marks, want.marks)
+    assert got.acct.tobytes() == want.acct.tobytes()
+
+
+def test_unvalidated_run_skips_the_check():
+    ts = np.array([0, 10, 5, 20], dtype=np.int64) + 1_549_324_800_000
+    run = Run(BUILTINS["ema_cross"], S.ema_cross_params(1, 2), exec_params(), validate=False)
+    run.feed(ts, np.full(4, 1.0), np.full(4, 1.0001))
+    assert run.finish().n_ticks == 4
+
+
+@pytest.mark.parametrize("name", ["ema_cross", "filtered_ema", "zscore"])
+def test_batch_kernel_equals_single_runs_with_hours_and_limits(name, eurusd):
+    """Many configs (more than one SIMD width, mixed exec rules) through the per-tick batch kernel."""
+    ts, bid, ask = eurusd["ts"], eurusd["bid"], eurusd["ask"]
+    k = 11
+    if name == "ema_cross":
+        sps = [S.ema_cross_params(20 + 9 * j, 200 + 70 * j) for j in range(k)]
+    elif name == "filtered_ema":
+        sps = [S.filtered_ema_params(20 + 9 * j, 200 + 70 * j, 4e-5, 50, 1500) for j in range(k)]
+    else:
+        sps = [S.zscore_params(50 + 13 * j, 1.5 + 0.1 * j, 0.3) for j in range(k)]
+    eps = []
+    for j in range(k):
+        eps.append(
+            exec_params(
+                size=100_000 * (1 + j % 3),
+                latency_ms=[0, 5, 40][j % 3],
+                slippage=1e-5 * (j % 2),
+                taker_per_unit=2e-5,
+                taker_bps=0.1 * (j % 2),
+                stop_loss=[0.0, 8e-4, 3e-4][j % 3],
+                take_profit=[0.0, 1.5e-3][j % 2],
+                max_hold_ms=[0, 1_800_000, 600_000][j % 3],
+                hours=None if j % 4 else (6 * 3_600_000, 21 * 3_600_000),
+                sample_ms=[60_000, 1_000][j % 2],
+            )
+        )
+    batch = BatchRun(BUILTINS[name], np.stack(sps), np.stack(eps), trade_cap=8, mark_cap=8)
+    for a in range(0, len(ts), 33_333):
+        batch.feed(ts[a : a + 33_333], bid[a : a + 33_333], ask[a : a + 33_333])
+    results = batch.finish()
+    assert sum(len(r.trades) for r in results) > 50
+    for sp, ep, got in zip(sps, eps, results, strict=True):
+        single = Run(BUILTINS[name], sp, ep)
+        single.feed(ts, bid, ask)
+        want = single.finish()
+        np.testing.assert_array_equal(got.trades, want.trades)
+        np.testing.assert_array_equal(got.marks, want.marks)
+        assert got.acct.tobytes() == want.acct.tobytes()
