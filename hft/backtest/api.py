@@ -191,7 +191,7 @@ def record_run(prep: PreparedRun, res: Any, wall: float, tags: dict[str, Any] | 
         "start": data.start,
         "end": data.end,
         "fingerprint": prep.fingerprint,
-        "params": yaml.safe_dump(prep.resolved["strategy"]["params"], sort_keys=True).strip(),
+        "params": A.dump_yaml(prep.resolved["strategy"]["params"]).strip(),
         # typed `param_<name>` columns so reports can group and filter by parameter without parsing
         **{f"param_{k}": v for k, v in prep.resolved["strategy"]["params"].items()},
         **metrics,

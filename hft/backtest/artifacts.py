@@ -29,6 +29,7 @@ __all__ = [
     "summary_table",
     "parquet_bytes",
     "yaml_bytes",
+    "dump_yaml",
 ]
 
 TRADES_FILE = "trades.parquet"
@@ -83,4 +84,13 @@ def parquet_bytes(table: pa.Table) -> bytes:
 
 
 def yaml_bytes(doc: dict[str, Any]) -> bytes:
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).encode()
+    return dump_yaml(doc, sort_keys=False).encode()
+
+
+#: libyaml's emitter when PyYAML was built with it (about 10x faster: a sweep writes YAML per trial)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def dump_yaml(doc: Any, *, sort_keys: bool = True) -> str:
+    """`yaml.safe_dump` through the C emitter when available; same output, safe types only."""
+    return yaml.dump(doc, Dumper=_DUMPER, sort_keys=sort_keys, allow_unicode=True)

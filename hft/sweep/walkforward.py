@@ -36,9 +36,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import yaml
 
-from hft.backtest.artifacts import parquet_bytes
+from hft.backtest.artifacts import dump_yaml, parquet_bytes
 from hft.errors import ConfigError
 from hft.store.fs import Store
 from hft.store.ticks import list_days, read_manifest
@@ -107,7 +106,7 @@ def fold_row(
         "test_end": fold.test_end,
         "trials": trials,
         "best_trial": best.number if best is not None else None,
-        "params": yaml.safe_dump(params, sort_keys=True).strip(),
+        "params": dump_yaml(params).strip(),
         **{f"param_{k}": (best.params.get(k) if best is not None else None) for k in spec.space},
     }
     train = (best.user_attrs.get("metrics") or {}) if best is not None else {}
