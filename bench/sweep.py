@@ -1,7 +1,7 @@
 """Sweep throughput and memory on a synthetic month of XAU/USD (~11 M ticks), 1 actor vs 2 actors.
 
-    .venv/bin/python bench/sweep.py [--workdir /tmp/hft-bench-sweep] [--trials 60] [--repeat 3]
-                                    [--batch 10] [--sampler random|grid] [--storage journal|sqlite] [--year]
+    .venv/bin/python bench/sweep.py [--workdir /tmp/hft-bench-sweep] [--trials 256] [--repeat 3]
+                                    [--batch 64] [--sampler random|grid] [--storage journal|sqlite] [--year]
 
 Synthesises the month once (kept in --workdir), serves it on 127.0.0.1 and ingests it with Ray into a
 store there. Then, in one local Ray (2 CPUs), for 1 and 2 actors: a warm-up sweep that loads the
@@ -104,9 +104,9 @@ def optuna_baseline(workdir: Path, n: int = 100) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "hft-bench-sweep"))
-    ap.add_argument("--trials", type=int, default=60)
+    ap.add_argument("--trials", type=int, default=256)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--batch", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=64, help="configs per pass over the ticks")
     ap.add_argument("--sampler", choices=("random", "grid"), default="random")
     ap.add_argument("--storage", choices=("sqlite", "journal"), default="journal")
     ap.add_argument("--year", action="store_true", help="instead: memory of a 2-actor sweep over 2024")
