@@ -3,6 +3,8 @@
 #   cluster/submit.sh ingest XAUUSD --start 2024-01-01 --end 2024-12-31 --store "$HFT_STORE"
 #   cluster/submit.sh sweep sweeps/xau_tpe.yaml --store "$HFT_STORE"
 # RAY_ADDRESS is the cluster's dashboard, e.g. http://127.0.0.1:8265 through `ray dashboard ray-cluster.yaml`.
+# HFT_PYTHON is the Python that has hft installed on the cluster's nodes (default: `python` on their PATH,
+# which ray-cluster.yaml's setup_commands point at ~/hft-venv).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 : "${RAY_ADDRESS:=http://127.0.0.1:8265}"
@@ -10,5 +12,5 @@ ray_bin=${RAY_BIN:-$here/.venv/bin/ray}
 # The nodes already have hft installed (ray-cluster.yaml setup_commands); the job gets the spec files
 # and configs from this folder, and the store and credentials from the nodes' environment.
 exec "$ray_bin" job submit --address "$RAY_ADDRESS" \
-  --runtime-env-json "{\"working_dir\": \"$here\", \"excludes\": [\".venv\", \"data\", \"tests/fixtures\", \".git\"], \"env_vars\": {\"RAY_USAGE_STATS_ENABLED\": \"0\"}}" \
-  -- hft "$@" --address auto
+  --runtime-env-json "{\"working_dir\": \"$here\", \"excludes\": [\".venv\", \"data\", \"demo-feed\", \"tests\", \".git\", \".*_cache\", \".hypothesis\"], \"env_vars\": {\"RAY_USAGE_STATS_ENABLED\": \"0\"}}" \
+  -- "${HFT_PYTHON:-python}" -m hft.cli "$@" --address auto

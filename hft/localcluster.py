@@ -78,15 +78,17 @@ class LocalCluster:
     cpus_per_node: int = 1
     object_store_bytes: int = 256 * 1024**2
     resources_per_node: bool = True  # each node also gets a custom resource `node<i>` for pinning
+    dashboard: bool = False  # the head's dashboard (needed by `ray job submit`), on 127.0.0.1
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="hft-ray-")))
     started: list[RayNode] = field(default_factory=list)
     address: str = ""
+    dashboard_url: str = ""
 
     def _start(self, i: int, head: bool) -> RayNode:
         name = "head" if head else f"worker{i}"
         temp = self.root / name
         temp.mkdir(parents=True, exist_ok=True)
-        p = _ports(8)
+        p = _ports(9)
         cmd = [
             str(Path(sys.executable).with_name("ray")),
             "start",
@@ -109,12 +111,12 @@ class LocalCluster:
             cmd.append(f'--resources={{"node{i}": 1}}')
         if head:
             gcs = p[6]
-            cmd += [
-                "--head",
-                f"--port={gcs}",
-                "--include-dashboard=false",
-                f"--ray-client-server-port={p[7]}",
-            ]
+            cmd += ["--head", f"--port={gcs}", f"--ray-client-server-port={p[7]}"]
+            if self.dashboard:
+                cmd += ["--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={p[8]}"]
+                self.dashboard_url = f"http://127.0.0.1:{p[8]}"
+            else:
+                cmd.append("--include-dashboard=false")
             self.address = f"127.0.0.1:{gcs}"
         else:
             cmd.append(f"--address={self.address}")

@@ -1,0 +1,45 @@
+"""`cluster/submit.sh` really submits an hft command as a Ray job to a running cluster."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from hft.data.feed import FeedServer
+from hft.data.synth import write_synth_feed
+from hft.localcluster import LocalCluster
+from hft.rayenv import safe_ray_env
+from hft.store import list_days, read_manifest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+DAY = date(2024, 4, 1)
+
+
+def test_submit_script_runs_ingest_as_a_ray_job(tmp_path):
+    write_synth_feed(tmp_path / "feed", "XAUUSD", DAY, DAY, seed=2, activity=0.02)
+    store = tmp_path / "store"
+    cluster = LocalCluster(nodes=1, cpus_per_node=2, dashboard=True)
+    with cluster, FeedServer(tmp_path / "feed") as feed:
+        env = safe_ray_env()
+        env |= {
+            "RAY_ADDRESS": cluster.dashboard_url,
+            "RAY_BIN": str(Path(sys.executable).with_name("ray")),
+            "HFT_PYTHON": sys.executable,
+        }
+        args = ["ingest", "XAUUSD", "--start", str(DAY), "--end", str(DAY), "--store", str(store)]
+        res = subprocess.run(
+            ["bash", str(ROOT / "cluster" / "submit.sh"), *args, "--feed-url", feed.url, "--quiet"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "succeeded" in res.stdout + res.stderr
+    assert list_days(str(store), "XAUUSD") == [DAY]
+    assert read_manifest(str(store), "XAUUSD", DAY)["rows"] > 0
