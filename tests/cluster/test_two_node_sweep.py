@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 START, END = date(2024, 4, 1), date(2024, 4, 2)
 
 
-def _spec(name: str, store: str, feed_url: str | None = None):
+def _spec(name: str, store: str, feed_url: str | None = None, actors: int = 2):
     return parse_spec(
         {
             "name": name,
@@ -34,7 +34,7 @@ def _spec(name: str, store: str, feed_url: str | None = None):
             "sampler": {"type": "grid"},
             "objectives": [{"metric": "net_pnl", "direction": "maximize"}],
             "n_trials": 6,
-            "resources": {"actors": 2, "batch": 1, "object_store_mb": 128},
+            "resources": {"actors": actors, "batch": 1, "object_store_mb": 128},
         },
         "test spec",
     )
@@ -80,15 +80,20 @@ def test_ingest_sweep_report_across_two_nodes(two_nodes, feed, s3_store, tmp_pat
     assert len(summaries) == 6
     assert len({s["tags"]["node_id"] for s in summaries}) == 2  # trials ran on both nodes, as recorded
 
-    # the same spec on one node (a local Ray in a subprocess-free, fresh store) gives the same results
+    # the same spec on a single node (one actor, so every trial runs on one node) gives the same results
     single = run_sweep(
-        _spec("one_node", str(tmp_path / "store"), feed.url),
+        _spec("one_node", str(tmp_path / "store"), feed.url, actors=1),
         storage=f"sqlite:///{tmp_path / 'optuna1.db'}",
         address=two_nodes.address,
         progress=False,
         echo=lambda _: None,
     )
     assert _trials(single) == pytest.approx(trials)
+    local = [
+        yaml.safe_load(p.read_text())
+        for p in (tmp_path / "store" / "runs" / "one_node").glob("*/summary.yaml")
+    ]
+    assert len({s["tags"]["node_id"] for s in local}) == 1
 
 
 def test_losing_the_worker_node_mid_sweep_loses_no_trial(two_nodes, feed, s3_store, tmp_path):
