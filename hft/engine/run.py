@@ -150,41 +150,15 @@ class Run:
         self.validate = validate
         self._trades: list[np.ndarray] = []
         self._marks: list[np.ndarray] = []
-        self._kernel = SINGLE.get(spec.signal)
+        self._kernel = SINGLE.get(spec.signal)  # None: the generic loop over the user's signal
         self._last_ts = np.iinfo(np.int64).min
         self.result: RunResult | None = None
 
     def _call(self, ts, bid, ask, start):
+        a = (ts, bid, ask, self.ep, self.sp, self.ss, self.acct, self.quotes, self.tbuf, self.mbuf)
         if self._kernel is not None:
-            return self._kernel(
-                ts,
-                bid,
-                ask,
-                self.ep,
-                self.sp,
-                self.ss,
-                self.acct,
-                self.quotes,
-                self.tbuf,
-                self.mbuf,
-                start,
-                self.validate,
-            )
-        return step_nb(
-            self.spec.signal,
-            ts,
-            bid,
-            ask,
-            self.ep,
-            self.sp,
-            self.ss,
-            self.acct,
-            self.quotes,
-            self.tbuf,
-            self.mbuf,
-            start,
-            self.validate,
-        )
+            return self._kernel(*a, start, self.validate)
+        return step_nb(self.spec.signal, *a, start, self.validate)
 
     def _drain(self) -> None:
         nt = int(self.acct[E.A_N_TRADES])

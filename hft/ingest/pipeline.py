@@ -124,6 +124,21 @@ def _is_complete(manifest: dict | None, day: date, now: datetime, done: frozense
     return True
 
 
+#: IngestConfig fields every DayTask carries as they are.
+_TASK_FIELDS = {
+    "symbol",
+    "store",
+    "source",
+    "storage_options",
+    "force",
+    "recheck_suspect",
+    "concurrency",
+    "attempts",
+    "timeout_s",
+    "backoff_s",
+}
+
+
 def _run_task(task: DayTask) -> DayResult:
     import ray
 
@@ -166,24 +181,8 @@ def ingest(config: IngestConfig, *, progress: bool = True) -> IngestReport:
     remote = ray.remote(num_cpus=per_task, max_retries=3)(_run_task)
     report.startup_seconds = time.perf_counter() - t0
     now_ms = int(now.timestamp() * 1000)
-    tasks = [
-        DayTask(
-            symbol=config.symbol,
-            day=day,
-            store=config.store,
-            base_url=base,
-            source=config.source,
-            storage_options=config.storage_options,
-            force=config.force,
-            recheck_suspect=config.recheck_suspect,
-            concurrency=config.concurrency,
-            attempts=config.attempts,
-            timeout_s=config.timeout_s,
-            backoff_s=config.backoff_s,
-            now_ms=now_ms,
-        )
-        for day in todo
-    ]
+    shared = config.model_dump(include=_TASK_FIELDS)
+    tasks = [DayTask(day=day, base_url=base, now_ms=now_ms, **shared) for day in todo]
     bar = _progress(len(tasks), progress)
     pending: list[Any] = []
     ticks = 0
