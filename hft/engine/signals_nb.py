@@ -63,17 +63,30 @@ def ema_save(st, ss):
     ss[0], ss[1], ss[2], ss[3] = st
 
 
-# zscore: st = (n, ref, sum, sumsq, head, target); ring of deviations in ss[ZS_HEADER:]
+# zscore: st = (n, ref, sum, sumsq, head, target); ring of deviations in ss[ZS_HEADER:];
+#         prm = (window, entry, exit, min_std, entry² shrunk, exit² grown, least variance for the shortcut)
+_ZS_MARGIN = 1e-9
+_ZS_TINY = 1e-300
+
+
 @njit(cache=True, inline="always")
 def zscore_load(ss, sp):
     st = (np.int64(ss[0]), ss[1], ss[2], ss[3], np.int64(ss[4]), ss[5])
-    return st, (np.int64(sp[0]), sp[1], sp[2], sp[3])
+    entry, exit_, min_std = sp[1], sp[2], sp[3]
+    # squared thresholds for the shortcut in `zscore_step`, widened by a margin far above the rounding
+    # of z = d / sd, so that it only decides what the exact test would decide the same way
+    e2 = entry * entry * (1.0 - _ZS_MARGIN)
+    x2 = exit_ * exit_ * (1.0 + _ZS_MARGIN)
+    vmin = max(min_std, 0.0) ** 2 * (1.0 + _ZS_MARGIN) + _ZS_TINY
+    if not (entry > 0.0 and exit_ >= 0.0):  # outside the typed range: always decide exactly
+        vmin = math.inf
+    return st, (np.int64(sp[0]), entry, exit_, min_std, e2, x2, vmin)
 
 
 @njit(cache=True, inline="always", error_model="numpy")  # divisors are never 0: no checks per tick
 def zscore_step(sig, st, prm, t, b, a, pos, ss, sp, quotes):
     n, ref, s, q, head, tgt = st
-    w, entry, exit_, min_std = prm
+    w, entry, exit_, min_std, e2, x2, vmin = prm
     mid = (b + a) * 0.5
     if n == 0:
         ref = mid
@@ -102,11 +115,18 @@ def zscore_step(sig, st, prm, t, b, a, pos, ss, sp, quotes):
             q += v * v
     mean = s / w
     var = q / w - mean * mean
+    d = x - mean
+    dd = d * d
+    # the common tick: the target certainly stays, decided without the square root and division
+    if (var > vmin) & (
+        ((tgt == 0.0) & (dd < e2 * var)) | ((tgt * d < 0.0) & (dd > x2 * var) & (dd > _ZS_TINY))
+    ):
+        return (n, ref, s, q, head, tgt), np.int64(tgt)
     z = 0.0
     if var > 0.0:
         sd = math.sqrt(var)
         if sd > min_std:
-            z = (x - mean) / sd
+            z = d / sd
     if z > entry:
         tgt = -1.0
     elif z < -entry:

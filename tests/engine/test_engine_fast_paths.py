@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from hft.engine import BUILTINS, BatchRun, Run, exec_params
 from hft.engine import strategies as S
+from hft.engine.strategies_nb import ZS_HEADER, zscore_nb
 from hft.errors import DataError
 from tests.engine.test_engine_reference import PARAMS, fixture_exec
 
@@ -107,3 +110,63 @@ def test_batch_kernel_equals_single_runs_with_hours_and_limits(name, eurusd):
         np.testing.assert_array_equal(got.trades, want.trades)
         np.testing.assert_array_equal(got.marks, want.marks)
         assert got.acct.tobytes() == want.acct.tobytes()
+
+
+def _realised_z(ts, bid, ask, sp) -> np.ndarray:
+    """z at every tick as the array-state signal computes it, read back from its state."""
+    w = int(sp[0])
+    ss = np.zeros(ZS_HEADER + w)
+    quotes = np.full(2, np.nan)
+    out = np.full(len(ts), np.nan)
+    for i in range(len(ts)):
+        zscore_nb(ts[i], bid[i], ask[i], 0.0, ss, sp, quotes)
+        if ss[0] >= w:
+            mean = ss[2] / w
+            var = ss[3] / w - mean * mean
+            x = ss[ZS_HEADER + (int(ss[4]) - 1) % w]
+            out[i] = (x - mean) / math.sqrt(var) if var > 0.0 else 0.0
+    return out
+
+
+@pytest.mark.parametrize(("entry_ulps", "exit_ulps"), [(-1, 0), (0, 0), (-1, -1), (-1, 1)])
+def test_zscore_shortcut_decides_thresholds_met_exactly_like_the_division(entry_ulps, exit_ulps, eurusd):
+    """Entry and exit thresholds placed on (or one ulp beside) z values the ticks really produce.
+
+    The register kernel skips the square root and division when its squared test is certain; at a
+    threshold met exactly it must fall back and decide as `z > entry` / `z <= exit` do. Entry is set
+    from the first tick i whose |z| reaches a level and exit from the first later tick j whose z is
+    back inside 0.5 on the same side, so both decisions are taken right at the boundary.
+    """
+    n = 25_000
+    ts, bid, ask = (np.ascontiguousarray(eurusd[c][:n]) for c in ("ts", "bid", "ask"))
+    z = _realised_z(ts, bid, ask, S.zscore_params(60, 1.0, 0.5))
+    zz = np.nan_to_num(z)
+    for level in np.arange(1.5, 3.0, 0.05):  # the first level whose way back has a tick in [0, 0.5]
+        i = int(np.argmax(np.abs(zz) >= level))
+        side = math.copysign(1.0, z[i])
+        j = i + 1 + int(np.argmax(side * zz[i + 1 :] <= 0.5))
+        if side * z[j] >= 0.0:
+            break
+    assert (
+        (np.abs(zz[:i]) < abs(z[i])).all() and (side * zz[i + 1 : j] > 0.5).all() and 0 <= side * z[j] <= 0.5
+    )
+
+    def ulps(v: float, k: int) -> float:
+        for _ in range(abs(k)):
+            v = float(np.nextafter(v, math.copysign(math.inf, k)))
+        return v
+
+    sp = S.zscore_params(60, ulps(abs(float(z[i])), entry_ulps), ulps(side * float(z[j]), exit_ulps))
+    ep = exec_params(size=100_000, latency_ms=5)
+    fast = Run(BUILTINS["zscore"], sp, ep)
+    slow = Run(BUILTINS["zscore"], sp, ep)
+    slow._kernel = None  # the array-state signal: always the division
+    fast.feed(ts, bid, ask)
+    slow.feed(ts, bid, ask)
+    f, s = fast.finish(), slow.finish()
+    assert len(s.trades) > 20
+    if entry_ulps < 0:  # z[i] is above the entry threshold: the first trade is decided at tick i
+        fill = max(int(np.searchsorted(ts, ts[i] + 5)), i + 1)  # first tick after the 5 ms latency
+        assert s.trades["entry_ts"][0] == ts[fill]
+    np.testing.assert_array_equal(f.trades, s.trades)
+    assert f.acct.tobytes() == s.acct.tobytes()
