@@ -5,7 +5,7 @@ gates, K contiguous values per row), and the common tick is one branch-free pass
 the EMAs and ORs together "this config needs the slow path" flags: a target that would change
 something, or a liquidation price outside the band where neither the mark to market (peak, max
 drawdown) nor a stop can move. Only when a flag or an aggregated event gate fires does a scalar pass
-call the same `mark_nb` / `events_nb` / `risk_nb` / `target_nb` as single runs, on that config's
+call the same `events_nb` / `mark_risk_nb` / `target_nb` as single runs, on that config's
 `acct` row. Arithmetic per config is the same as
 `signals_nb.ema_step` and `loop_nb.run_loop_nb`, so results equal K single runs bit for bit.
 """
@@ -53,7 +53,7 @@ from hft.engine.enums import (
     P_SAMPLE_MS,
     T_ROOM,
 )
-from hft.engine.events_nb import close_gates_nb, events_nb, mark_nb, new_gates_nb, risk_nb, target_nb
+from hft.engine.events_nb import close_gates_nb, events_nb, mark_risk_nb, new_gates_nb, target_nb
 
 __all__ = ["batch_ema_cross_nb"]
 
@@ -215,9 +215,7 @@ def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start
                 liq = b if pos > 0.0 else a
                 if liq <= H[_LO, k] or liq >= H[_HI, k] or tf >= H[_HOLD, k]:
                     acct[k, A_EQUITY] = _equity(H[_CASH, k], pos, b, a)
-                    row = acct[k]
-                    mark_nb(row)
-                    risk_nb(ep[k], row, G[k], t, b, a)
+                    mark_risk_nb(ep[k], acct[k], G[k], t, b, a)
                     _load_k(acct, G, H, k)
                     agg_evt = min(agg_evt, G[k, G_NEXT_EVT])
                 raw = X[2, k] if cnt >= P[2, k] else 0.0

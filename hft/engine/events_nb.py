@@ -101,6 +101,7 @@ __all__ = [
     "refresh_nb",
     "events_nb",
     "risk_nb",
+    "mark_risk_nb",
     "target_nb",
     "arrive_nb",
     "post_quotes_nb",
@@ -414,28 +415,63 @@ def events_nb(ep, acct, g, t, b, a, tbuf, mbuf):
     return True
 
 
+@njit(cache=True, inline="always")
+def _exit_reason(ep, acct, t, b, a):
+    """Which risk exit tick `t` triggers for the open position (-1: none), checked on its exit side."""
+    pos = acct[A_POS]
+    if pos == 0.0 or acct[A_PEND_QTY] != 0.0:
+        return -1
+    avg = acct[A_AVG]
+    sl = ep[P_STOP_LOSS]
+    tp = ep[P_TAKE_PROFIT]
+    mh = np.int64(ep[P_MAX_HOLD])
+    if sl > 0.0 and ((pos > 0.0 and b <= avg - sl) or (pos < 0.0 and a >= avg + sl)):
+        return R_STOP_LOSS
+    if tp > 0.0 and ((pos > 0.0 and b >= avg + tp) or (pos < 0.0 and a <= avg - tp)):
+        return R_TAKE_PROFIT
+    if mh > 0 and t - np.int64(acct[A_ENTRY_TS]) >= mh:
+        return R_MAX_HOLD
+    return -1
+
+
 @njit(cache=True)
 def risk_nb(ep, acct, g, t, b, a):
     """Step 6 after a gate fired (the caller has just marked): a stop hit sends a closing order."""
-    pos = acct[A_POS]
-    if pos != 0.0 and acct[A_PEND_QTY] == 0.0:
-        avg = acct[A_AVG]
-        sl = ep[P_STOP_LOSS]
-        tp = ep[P_TAKE_PROFIT]
-        mh = np.int64(ep[P_MAX_HOLD])
-        reason = -1
-        if sl > 0.0 and ((pos > 0.0 and b <= avg - sl) or (pos < 0.0 and a >= avg + sl)):
-            reason = R_STOP_LOSS
-        if reason < 0 and tp > 0.0 and ((pos > 0.0 and b >= avg + tp) or (pos < 0.0 and a <= avg - tp)):
-            reason = R_TAKE_PROFIT
-        if reason < 0 and mh > 0 and t - np.int64(acct[A_ENTRY_TS]) >= mh:
-            reason = R_MAX_HOLD
-        if reason >= 0:
-            acct[A_PEND_QTY] = -pos
-            acct[A_PEND_DUE] = float(t + np.int64(ep[P_LATENCY]))
-            acct[A_PEND_REASON] = float(reason)
-            acct[A_BLOCK] = 1.0 if pos > 0.0 else -1.0
+    reason = _exit_reason(ep, acct, t, b, a)
+    if reason >= 0:
+        pos = acct[A_POS]
+        acct[A_PEND_QTY] = -pos
+        acct[A_PEND_DUE] = float(t + np.int64(ep[P_LATENCY]))
+        acct[A_PEND_REASON] = float(reason)
+        acct[A_BLOCK] = 1.0 if pos > 0.0 else -1.0
     refresh_nb(ep, acct, g)
+
+
+@njit(cache=True)
+def mark_risk_nb(ep, acct, g, t, b, a):
+    """Steps 5-6 after the liquidation price left the band or the hold time came (equity is set).
+
+    A losing run makes a new drawdown record on many ticks. Then the peak stays, no exit fires, and
+    of all the gates only the band's drawdown end moves: to just past this tick's price, which the
+    mark has just made quiet (with a positive peak the quiet prices stay an interval, now reaching
+    here). That case skips
+    `refresh_nb`; anything else goes through `risk_nb`.
+    """
+    peak = acct[A_PEAK]
+    mark_nb(acct)
+    pos = acct[A_POS]
+    if acct[A_PEAK] != peak or peak <= 0.0 or pos == 0.0 or _exit_reason(ep, acct, t, b, a) >= 0:
+        risk_nb(ep, acct, g, t, b, a)
+        return
+    stops = acct[A_PEND_QTY] == 0.0
+    if pos > 0.0 and b <= g[G_LO]:
+        sl = ep[P_STOP_LOSS]
+        g[G_LO] = max(acct[A_AVG] - sl if stops and sl > 0.0 else -math.inf, np.nextafter(b, -math.inf))
+    elif pos < 0.0 and a >= g[G_HI]:
+        sl = ep[P_STOP_LOSS]
+        g[G_HI] = min(acct[A_AVG] + sl if stops and sl > 0.0 else math.inf, np.nextafter(a, math.inf))
+    else:
+        risk_nb(ep, acct, g, t, b, a)
 
 
 @njit(cache=True)

@@ -82,10 +82,9 @@ from hft.engine.events_nb import (
     close_gates_nb,
     events_nb,
     in_hours_nb,
-    mark_nb,
+    mark_risk_nb,
     new_gates_nb,
     post_quotes_nb,
-    risk_nb,
     target_nb,
 )
 
@@ -215,8 +214,7 @@ def run_loop_nb(
             liq = b if pos > 0.0 else a
             if (liq <= lo) | (liq >= hi) | (t >= hold_due):
                 acct[A_EQUITY] = _equity(cash, pos, b, a)
-                mark_nb(acct)
-                risk_nb(ep, acct, g, t, b, a)  # refreshes the gates for the new peak / drawdown too
+                mark_risk_nb(ep, acct, g, t, b, a)  # moves the gates for the new peak / drawdown too
                 next_evt, buy_trig, sell_trig, lo, hi, hold_due, quiet, req_due = _hot(g)
                 nxt = min(min(next_evt, req_due), hold_due)
             # 7. strategy
