@@ -24,13 +24,13 @@ from hft.engine.enums import (
 __all__ = ["fill_nb", "fee_nb"]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def fee_nb(qty_abs, price, per_unit, frac):
     """Commission per unit plus a fraction of notional (maker and taker use their own rates)."""
     return qty_abs * (per_unit + price * frac)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def fill_nb(q, px, fee, t, reason, pos, cash, avg, entry_ts, entry_fees, tbuf, nt):
     """Book a signed fill `q` at `px`; returns (pos, cash, avg, entry_ts, entry_fees, nt)."""
     cash = cash - q * px - fee

@@ -1,13 +1,19 @@
 """K EMA-crossover configs stepped together, one tick at a time, in a loop the compiler vectorises.
 
-The hot state of every config sits in structure-of-arrays rows (`X`: strategy, `H`: position and
-gates, K contiguous values per row), and the common tick is one branch-free pass over k that updates
-the EMAs and ORs together "this config needs the slow path" flags: a target that would change
-something, or a liquidation price outside the band where neither the mark to market (peak, max
-drawdown) nor a stop can move. Only when a flag or an aggregated event gate fires does a scalar pass
-call the same `events_nb` / `mark_risk_nb` / `target_nb` as single runs, on that config's
-`acct` row. Arithmetic per config is the same as
-`signals_nb.ema_step` and `loop_nb.run_loop_nb`, so results equal K single runs bit for bit.
+Configs share the ticks but nothing else, so the common tick splits in two:
+  - the strategy: one branch-free pass over k (structure-of-arrays rows, K contiguous values each)
+    updates both EMAs and ORs together "this config's target moved off the one that changes
+    nothing" (`E`, NaN when every tick must be looked at);
+  - the account: every config's gates (stop-loss and take-profit prices, a new equity peak, the
+    next sample / fill / hours event, the max-hold time) are folded into a few scalars, so a tick
+    costs the same handful of compares whatever K is. Drawdown records are not gated at all: the
+    lowest bid and highest ask since the last slow tick are kept once for all configs and folded into
+    each one's trough (`_fold_all`, `_fold_k`) before anything reads or changes its account.
+Only when the pass or a scalar gate fires does a vectorised scan mark the configs concerned, and a
+loop over just those calls the same `events_nb` / `mark_risk_nb` / `target_nb` as single runs on
+that config's `acct` row; the gates it moved are copied back into the rows of `H`. Arithmetic per config is
+the same as `signals_nb.ema_step` and `loop_nb.run_loop_nb`, so results equal K single runs bit for
+bit.
 """
 
 from __future__ import annotations
@@ -53,26 +59,156 @@ from hft.engine.enums import (
     P_SAMPLE_MS,
     T_ROOM,
 )
-from hft.engine.events_nb import close_gates_nb, events_nb, mark_risk_nb, new_gates_nb, target_nb
+from hft.engine.events_nb import (
+    close_gates_nb,
+    events_nb,
+    exit_gates_nb,
+    mark_nb,
+    mark_risk_nb,
+    new_gates_nb,
+    target_nb,
+)
 
 __all__ = ["batch_ema_cross_nb"]
 
-# rows of H
-_POS, _CASH, _LO, _HI, _HOLD, _QUIET = range(6)
-_NH = 6
+# rows of H: the account side of every config, K contiguous values per row
+_POS, _CASH, _SLO, _SHI, _QUIET, _TROUGH, _EVT, _BUYT, _SELLT, _REQ, _HOLD = range(11)
+_NH = 11
 
 
-@njit(cache=True)
-def _load_k(acct, G, H, k):
-    H[_POS, k] = acct[k, A_POS]
+@njit(cache=True, error_model="numpy")
+def _load_k(ep, acct, G, H, X, E, k):
+    """Config k's rows after its slow path, with the price gates in signed liquidation prices.
+
+    The signed price is the bid for a long and minus the ask for a short. Its lower gate is the
+    stop-loss level only: drawdown records are folded in from `_TROUGH` instead. The upper gate is
+    the single run's (take-profit, new equity peak). Flat configs never fire.
+    """
+    pos = acct[k, A_POS]
+    H[_POS, k] = pos
     H[_CASH, k] = acct[k, A_CASH]
-    H[_LO, k] = G[k, G_LO]
-    H[_HI, k] = G[k, G_HI]
-    H[_HOLD, k] = G[k, G_HOLD_DUE]
+    lo, hi, _hold = exit_gates_nb(ep[k], acct[k])
+    if pos > 0.0:
+        H[_SLO, k] = lo
+        H[_SHI, k] = G[k, G_HI]
+    elif pos < 0.0:
+        H[_SLO, k] = -hi
+        H[_SHI, k] = -G[k, G_LO]
+    else:
+        H[_SLO, k] = -np.inf
+        H[_SHI, k] = np.inf
     H[_QUIET, k] = G[k, G_QUIET]
+    H[_TROUGH, k] = np.inf
+    H[_EVT, k] = G[k, G_NEXT_EVT]
+    H[_BUYT, k] = G[k, G_BUY_TRIG]
+    H[_SELLT, k] = G[k, G_SELL_TRIG]
+    H[_REQ, k] = G[k, G_REQ_DUE]
+    H[_HOLD, k] = G[k, G_HOLD_DUE]
+    _expect_k(X, H, E, k)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
+def _expect_k(X, H, E, k):
+    """The target at which config k's tick needs nothing more; NaN (never equal): look every tick."""
+    E[k] = X[2, k] if X[2, k] == H[_QUIET, k] else np.nan
+
+
+@njit(cache=True, error_model="numpy")
+def _fold_all(H, lo_bid, hi_ask):
+    """Close an epoch: each config's trough takes the lowest bid (long) or highest ask (short) seen.
+
+    Positions and cash are constant within an epoch (any change is a slow tick, which ends one).
+    """
+    for k in range(H.shape[1]):
+        v = lo_bid if H[_POS, k] > 0.0 else -hi_ask
+        H[_TROUGH, k] = min(H[_TROUGH, k], v)
+
+
+@njit(cache=True, error_model="numpy")
+def _fold_k(acct, H, k):
+    """Mark config k at its trough: the lowest signed price since its last slow path.
+
+    Position and cash were constant since then and no new peak can have come (the upper gate would
+    have fired), so the equity is a rounded monotone function of that price and this one mark moves
+    the max drawdown and its fraction exactly as marking each of those ticks would have.
+    """
+    x = H[_TROUGH, k]
+    pos = H[_POS, k]
+    if x == np.inf or pos == 0.0:
+        return
+    acct[k, A_EQUITY] = _equity(H[_CASH, k], pos, x, -x)
+    mark_nb(acct[k])
+    H[_TROUGH, k] = np.inf
+
+
+@njit(
+    cache=True, error_model="numpy", fastmath={"nnan", "nsz", "reassoc"}
+)  # min / max: exact in any order, so vectorised
+def _aggregate(H):
+    """The scalar gates: earliest event, request and max-hold; highest buy and lowest sell trigger;
+    the bid levels at which some long, and the ask levels at which some short, has a price gate."""
+    evt = BIG
+    req = BIG
+    hold = BIG
+    buy = -np.inf
+    sell = np.inf
+    blo = -np.inf
+    bhi = np.inf
+    alo = -np.inf
+    ahi = np.inf
+    for k in range(H.shape[1]):
+        evt = min(evt, H[_EVT, k])
+        req = min(req, H[_REQ, k])
+        hold = min(hold, H[_HOLD, k])
+        buy = max(buy, H[_BUYT, k])
+        sell = min(sell, H[_SELLT, k])
+        pos = H[_POS, k]
+        blo = max(blo, H[_SLO, k] if pos > 0.0 else -np.inf)
+        bhi = min(bhi, H[_SHI, k] if pos > 0.0 else np.inf)
+        alo = max(alo, -H[_SHI, k] if pos < 0.0 else -np.inf)
+        ahi = min(ahi, -H[_SLO, k] if pos < 0.0 else np.inf)
+    return evt, req, hold, buy, sell, blo, bhi, alo, ahi
+
+
+@njit(cache=True, error_model="numpy")
+def _room(acct, tcap, mcap):
+    """How many more event ticks every config's record buffers can take (0: stop before this one)."""
+    r = np.iinfo(np.int64).max
+    for k in range(acct.shape[0]):
+        r = min(
+            r,
+            (tcap - np.int64(acct[k, A_N_TRADES])) // T_ROOM,
+            (mcap - np.int64(acct[k, A_N_MARKS])) // M_ROOM,
+        )
+    return max(r, 0)
+
+
+@njit(cache=True, error_model="numpy")
+def _due(H, M, tf, b, a):
+    """M[k]: config k has an event, limit trigger or request arrival on this tick."""
+    for k in range(H.shape[1]):
+        M[k] = (tf >= H[_EVT, k]) | (a <= H[_BUYT, k]) | (b >= H[_SELLT, k]) | (tf >= H[_REQ, k])
+
+
+@njit(cache=True, error_model="numpy")
+def _needs(X, P, H, M, cnt, live, tf, b, a):
+    """M[k]: config k's price gate or max-hold fired, or its target would change something.
+
+    Once all are live the tick's pass did not store targets: they are brought up to date here first.
+    """
+    for k in range(H.shape[1]):
+        tg = X[2, k]
+        if live:
+            f = X[0, k]
+            s = X[1, k]
+            tg = 1.0 if f > s else (-1.0 if f < s else tg)
+            X[2, k] = tg
+        raw = tg if cnt >= P[2, k] else 0.0
+        sv = b if H[_POS, k] > 0.0 else -a
+        M[k] = (sv <= H[_SLO, k]) | (sv >= H[_SHI, k]) | (tf >= H[_HOLD, k]) | (raw != H[_QUIET, k])
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _equity(cash, pos, b, a):
     if pos > 0.0:
         return cash + pos * b
@@ -81,14 +217,14 @@ def _equity(cash, pos, b, a):
     return cash
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _only_sample_due(acct, G, k, tf):
     if acct[k, A_STARTED] == 0.0 or tf < acct[k, A_NEXT_SAMPLE] or tf >= G[k, G_NEXT_HOURS]:
         return False
     return acct[k, A_PEND_QTY] == 0.0 or tf < acct[k, A_PEND_DUE]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sample_k(ep, acct, G, mbuf, k, t):
     """`events_nb` when only an equity sample is due: the marks and the exposure count, no refresh.
 
@@ -121,22 +257,7 @@ def _sample_k(ep, acct, G, mbuf, k, t):
     G[k, G_NEXT_EVT] = min(nxt, G[k, G_NEXT_HOURS])
 
 
-@njit(cache=True)
-def _aggregate(G):
-    """Earliest event, highest buy trigger, lowest sell trigger, earliest request over configs."""
-    evt = BIG
-    buy = -np.inf
-    sell = np.inf
-    req = BIG
-    for k in range(G.shape[0]):
-        evt = min(evt, G[k, G_NEXT_EVT])
-        buy = max(buy, G[k, G_BUY_TRIG])
-        sell = min(sell, G[k, G_SELL_TRIG])
-        req = min(req, G[k, G_REQ_DUE])
-    return evt, buy, sell, req
-
-
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts):
     """`runners_nb.batch_ema_cross_nb` with every config on the same tick; see the module docstring.
 
@@ -152,6 +273,9 @@ def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start
     X = np.empty((3, kk))
     P = np.empty((3, kk))
     H = np.empty((_NH, kk))
+    E = np.empty(kk)
+    M = np.zeros(kk, dtype=np.bool_)
+    warm_until = 0.0
     for k in range(kk):
         G[k] = new_gates_nb(ep[k], acct[k])
         X[0, k] = ss[k, 0]
@@ -160,10 +284,15 @@ def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start
         P[0, k] = sp[k, 0]
         P[1, k] = sp[k, 1]
         P[2, k] = sp[k, 2]
-        _load_k(acct, G, H, k)
-    agg_evt, agg_buy, agg_sell, agg_req = -BIG, -np.inf, np.inf, BIG
+        warm_until = max(warm_until, sp[k, 2])
+        _load_k(ep, acct, G, H, X, E, k)
+    live = False
+    evt, req, hold, buy, sell, blo, bhi, alo, ahi = _aggregate(H)
+    lo_bid = np.inf  # the epoch's extremes, for the troughs
+    hi_ask = -np.inf
     tcap = tbuf.shape[1]
     mcap = mbuf.shape[1]
+    room = 0
     stopped = False
     i = i0
     while i < n:
@@ -171,65 +300,102 @@ def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start
         b = bid[i]
         a = ask[i]
         tf = float(t)
-        if tf >= agg_evt or a <= agg_buy or b >= agg_sell or tf >= agg_req:
-            for k in range(kk):
-                if acct[k, A_N_TRADES] + T_ROOM > tcap or acct[k, A_N_MARKS] + M_ROOM > mcap:
+        if tf >= evt or a <= buy or b >= sell or tf >= req:
+            if room == 0:
+                room = _room(acct, tcap, mcap)
+                if room == 0:
                     stopped = True
-            if stopped:
-                break
+                    break
+            room -= 1
+            _fold_all(H, lo_bid, hi_ask)
+            lo_bid = np.inf
+            hi_ask = -np.inf
+            _due(H, M, tf, b, a)
             for k in range(kk):
-                book = a <= G[k, G_BUY_TRIG] or b >= G[k, G_SELL_TRIG] or tf >= G[k, G_REQ_DUE]
-                if not (book or tf >= G[k, G_NEXT_EVT]):
+                if not M[k]:
                     continue
-                if i > i0:  # the equity marked at the previous tick, for the samples
-                    acct[k, A_EQUITY] = _equity(H[_CASH, k], H[_POS, k], bid[i - 1], ask[i - 1])
+                book = a <= H[_BUYT, k] or b >= H[_SELLT, k] or tf >= H[_REQ, k]
+                equity = (
+                    _equity(H[_CASH, k], H[_POS, k], bid[i - 1], ask[i - 1]) if i > i0 else acct[k, A_EQUITY]
+                )
                 if not book and _only_sample_due(acct, G, k, tf):
+                    acct[k, A_EQUITY] = equity  # the equity marked at the previous tick, for the samples
                     _sample_k(ep, acct, G, mbuf, k, t)
+                    H[_EVT, k] = G[k, G_NEXT_EVT]
                     continue
+                _fold_k(acct, H, k)
+                acct[k, A_EQUITY] = equity
                 events_nb(ep[k], acct[k], G[k], t, b, a, tbuf[k], mbuf[k])
-                _load_k(acct, G, H, k)
-            agg_evt, agg_buy, agg_sell, agg_req = _aggregate(G)
+                _load_k(ep, acct, G, H, X, E, k)
+            evt, req, hold, buy, sell, blo, bhi, alo, ahi = _aggregate(H)
         mid = (b + a) * 0.5
         if cnt == 0.0:  # first tick: both EMAs start at mid (the update below then adds exactly 0)
             for k in range(kk):
                 X[0, k] = mid
                 X[1, k] = mid
         cnt += 1.0
-        # 5-7 for every config at once: EMA target, and whether any config needs the slow path
-        flag = False
-        for k in range(kk):
-            f = X[0, k] + P[0, k] * (mid - X[0, k])
-            s = X[1, k] + P[1, k] * (mid - X[1, k])
-            live = cnt >= P[2, k]
-            tg = X[2, k]
-            tg = (1.0 if f > s else (-1.0 if f < s else tg)) if live else tg
-            raw = tg if live else 0.0
-            X[0, k] = f
-            X[1, k] = s
-            X[2, k] = tg
-            liq = b if H[_POS, k] > 0.0 else a
-            flag |= (liq <= H[_LO, k]) | (liq >= H[_HI, k]) | (tf >= H[_HOLD, k]) | (raw != H[_QUIET, k])
-        if flag:  # rare: redo the checks per config, exactly as a single run would
+        # 5-7: the strategy for every config at once, then the account gates of all configs
+        if not live and cnt >= warm_until:
+            live = True
             for k in range(kk):
+                _expect_k(X, H, E, k)
+        # (written out here: a pass inlined from a function costs Numba reference counts per tick)
+        flag = False
+        if live:  # targets not stored: where one differs from `E` the slow tick recomputes it
+            for k in range(kk):
+                f = X[0, k] + P[0, k] * (mid - X[0, k])
+                s = X[1, k] + P[1, k] * (mid - X[1, k])
+                e = E[k]
+                tg = 1.0 if f > s else (-1.0 if f < s else e)
+                X[0, k] = f
+                X[1, k] = s
+                flag |= tg != e
+        else:  # some config still warming up
+            for k in range(kk):
+                f = X[0, k] + P[0, k] * (mid - X[0, k])
+                s = X[1, k] + P[1, k] * (mid - X[1, k])
+                on = cnt >= P[2, k]
+                tg = X[2, k]
+                tg = (1.0 if f > s else (-1.0 if f < s else tg)) if on else tg
+                X[0, k] = f
+                X[1, k] = s
+                X[2, k] = tg
+                flag |= (tg if on else 0.0) != H[_QUIET, k]
+        lo_bid = min(lo_bid, b)
+        hi_ask = max(hi_ask, a)
+        if flag or b <= blo or b >= bhi or a <= alo or a >= ahi or tf >= hold:
+            # rare: the configs concerned, each exactly as a single run would
+            _fold_all(H, lo_bid, hi_ask)
+            lo_bid = np.inf
+            hi_ask = -np.inf
+            _needs(X, P, H, M, cnt, live, tf, b, a)
+            for k in range(kk):
+                if not M[k]:
+                    continue
                 pos = H[_POS, k]
-                liq = b if pos > 0.0 else a
-                if liq <= H[_LO, k] or liq >= H[_HI, k] or tf >= H[_HOLD, k]:
+                sv = b if pos > 0.0 else -a
+                if sv <= H[_SLO, k] or sv >= H[_SHI, k] or tf >= H[_HOLD, k]:
+                    _fold_k(acct, H, k)
                     acct[k, A_EQUITY] = _equity(H[_CASH, k], pos, b, a)
                     mark_risk_nb(ep[k], acct[k], G[k], t, b, a)
-                    _load_k(acct, G, H, k)
-                    agg_evt = min(agg_evt, G[k, G_NEXT_EVT])
+                    _load_k(ep, acct, G, H, X, E, k)
                 raw = X[2, k] if cnt >= P[2, k] else 0.0
                 if raw != H[_QUIET, k] and G[k, G_QUIET_ANY] == 0.0:
+                    _fold_k(acct, H, k)
                     target_nb(ep[k], acct[k], G[k], t, np.int64(raw), quotes[k])
-                    _load_k(acct, G, H, k)
-                    agg_evt = min(agg_evt, G[k, G_NEXT_EVT])
+                    _load_k(ep, acct, G, H, X, E, k)
+                else:
+                    _expect_k(X, H, E, k)
+            evt, req, hold, buy, sell, blo, bhi, alo, ahi = _aggregate(H)
         i += 1
 
+    _fold_all(H, lo_bid, hi_ask)
     for k in range(kk):
         ss[k, 0] = X[0, k]
         ss[k, 1] = X[1, k]
         ss[k, 2] = cnt
         ss[k, 3] = X[2, k]
+        _fold_k(acct, H, k)
         if i > i0:
             acct[k, A_EQUITY] = _equity(H[_CASH, k], H[_POS, k], bid[i - 1], ask[i - 1])
             acct[k, A_LAST_TS] = float(ts[i - 1])

@@ -99,6 +99,7 @@ __all__ = [
     "in_hours_nb",
     "new_gates_nb",
     "refresh_nb",
+    "exit_gates_nb",
     "events_nb",
     "risk_nb",
     "mark_risk_nb",
@@ -111,7 +112,7 @@ __all__ = [
 ]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def in_hours_nb(t, start, end):
     tod = t % DAY_MS
     if start <= end:
@@ -119,12 +120,12 @@ def in_hours_nb(t, start, end):
     return tod >= start or tod < end
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _same_px(x, y):
     return x == y or (math.isnan(x) and math.isnan(y))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def mark_nb(acct):
     """Step 5 for the equity in `acct[A_EQUITY]`: peak and drawdowns (money and fraction)."""
     equity = acct[A_EQUITY]
@@ -139,7 +140,7 @@ def mark_nb(acct):
             acct[A_MAX_DD_FRAC] = f
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def new_gates_nb(ep, acct):
     """Gates for the start of a kernel call: the first tick always takes the slow path."""
     g = np.empty(N_G)
@@ -151,7 +152,7 @@ def new_gates_nb(ep, acct):
     return g
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def close_gates_nb(acct, g):
     """End of a kernel call: count time in the market up to the last tick seen."""
     if acct[A_POS] != 0.0:
@@ -161,7 +162,7 @@ def close_gates_nb(acct, g):
     g[G_OPEN_T] = acct[A_LAST_TS]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _book_gates(ep, acct, g):
     """Limit trigger prices and the next request arrival."""
     due = BIG
@@ -177,7 +178,7 @@ def _book_gates(ep, acct, g):
     g[G_SELL_TRIG] = math.inf if math.isnan(px) else px + thr
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def arrive_nb(ep, acct, g, t):
     """Step 4a alone: limit requests whose latency has passed replace the resting orders."""
     if acct[A_BUY_REQ] != 0.0 and t >= np.int64(acct[A_BUY_REQ_DUE]):
@@ -189,7 +190,7 @@ def arrive_nb(ep, acct, g, t):
     _book_gates(ep, acct, g)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def post_quotes_nb(ep, acct, g, t, quotes):
     """Step 7 for TARGET_NONE inside hours: send a request for each side whose quote changed."""
     lat = np.int64(ep[P_LATENCY])
@@ -205,7 +206,7 @@ def post_quotes_nb(ep, acct, g, t, quotes):
             g[G_REQ_DUE] = min(g[G_REQ_DUE], float(t + lat))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _mark_quiet(cash, pos, liq, peak, maxdd, maxddf):
     """True when marking at liquidation price `liq` changes none of peak, max drawdown, fraction."""
     eq = cash + pos * liq
@@ -213,7 +214,7 @@ def _mark_quiet(cash, pos, liq, peak, maxdd, maxddf):
     return eq <= peak and dd <= maxdd and dd / peak <= maxddf
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def mark_band_nb(cash, pos, peak, maxdd, maxddf):
     """[lo, hi]: liquidation prices at which the mark to market changes nothing (empty: lo > hi).
 
@@ -246,20 +247,14 @@ def mark_band_nb(cash, pos, peak, maxdd, maxddf):
     return math.inf, -math.inf
 
 
-@njit(cache=True)
-def refresh_nb(ep, acct, g):
-    """Recompute every gate from the account after the slow path changed it."""
-    pos = acct[A_POS]
-    pend = acct[A_PEND_QTY]
-    nxt = acct[A_NEXT_SAMPLE] if acct[A_STARTED] != 0.0 else -BIG
-    if pend != 0.0:
-        nxt = min(nxt, acct[A_PEND_DUE])
-    g[G_NEXT_EVT] = min(nxt, g[G_NEXT_HOURS])
-    _book_gates(ep, acct, g)
+@njit(cache=True, error_model="numpy")
+def exit_gates_nb(ep, acct):
+    """Liquidation prices (lo, hi) at which a stop-loss or take-profit fires, and the max-hold time."""
     lo = -math.inf
     hi = math.inf
     hold = BIG
-    if pos != 0.0 and pend == 0.0:
+    pos = acct[A_POS]
+    if pos != 0.0 and acct[A_PEND_QTY] == 0.0:
         sl = ep[P_STOP_LOSS]
         tp = ep[P_TAKE_PROFIT]
         avg = acct[A_AVG]
@@ -276,6 +271,20 @@ def refresh_nb(ep, acct, g):
         mh = np.int64(ep[P_MAX_HOLD])
         if mh > 0:
             hold = float(np.int64(acct[A_ENTRY_TS]) + mh)
+    return lo, hi, hold
+
+
+@njit(cache=True, error_model="numpy")
+def refresh_nb(ep, acct, g):
+    """Recompute every gate from the account after the slow path changed it."""
+    pos = acct[A_POS]
+    pend = acct[A_PEND_QTY]
+    nxt = acct[A_NEXT_SAMPLE] if acct[A_STARTED] != 0.0 else -BIG
+    if pend != 0.0:
+        nxt = min(nxt, acct[A_PEND_DUE])
+    g[G_NEXT_EVT] = min(nxt, g[G_NEXT_HOURS])
+    _book_gates(ep, acct, g)
+    lo, hi, hold = exit_gates_nb(ep, acct)
     if pos != 0.0:  # flat, the mark is the cash and changes nothing until the next fill
         blo, bhi = mark_band_nb(acct[A_CASH], pos, acct[A_PEAK], acct[A_MAX_DD], acct[A_MAX_DD_FRAC])
         lo = max(lo, np.nextafter(blo, -math.inf))
@@ -302,7 +311,7 @@ def refresh_nb(ep, acct, g):
     g[G_QUIET_ANY] = 1.0 if block == 0.0 and (pend != 0.0 or (outside and pos == 0.0)) else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _next_hours_nb(t, start, end):
     day = t - t % DAY_MS
     best = day + 2 * DAY_MS
@@ -312,7 +321,7 @@ def _next_hours_nb(t, start, end):
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def events_nb(ep, acct, g, t, b, a, tbuf, mbuf):
     """Steps 1-4 of tick `t` (plus the mark when flat); False, with nothing done, if a buffer is full."""
     nt = np.int64(acct[A_N_TRADES])
@@ -415,7 +424,7 @@ def events_nb(ep, acct, g, t, b, a, tbuf, mbuf):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _exit_reason(ep, acct, t, b, a):
     """Which risk exit tick `t` triggers for the open position (-1: none), checked on its exit side."""
     pos = acct[A_POS]
@@ -434,7 +443,7 @@ def _exit_reason(ep, acct, t, b, a):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def risk_nb(ep, acct, g, t, b, a):
     """Step 6 after a gate fired (the caller has just marked): a stop hit sends a closing order."""
     reason = _exit_reason(ep, acct, t, b, a)
@@ -447,7 +456,7 @@ def risk_nb(ep, acct, g, t, b, a):
     refresh_nb(ep, acct, g)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def mark_risk_nb(ep, acct, g, t, b, a):
     """Steps 5-6 after the liquidation price left the band or the hold time came (equity is set).
 
@@ -463,18 +472,15 @@ def mark_risk_nb(ep, acct, g, t, b, a):
     if acct[A_PEAK] != peak or peak <= 0.0 or pos == 0.0 or _exit_reason(ep, acct, t, b, a) >= 0:
         risk_nb(ep, acct, g, t, b, a)
         return
-    stops = acct[A_PEND_QTY] == 0.0
     if pos > 0.0 and b <= g[G_LO]:
-        sl = ep[P_STOP_LOSS]
-        g[G_LO] = max(acct[A_AVG] - sl if stops and sl > 0.0 else -math.inf, np.nextafter(b, -math.inf))
+        g[G_LO] = max(exit_gates_nb(ep, acct)[0], np.nextafter(b, -math.inf))
     elif pos < 0.0 and a >= g[G_HI]:
-        sl = ep[P_STOP_LOSS]
-        g[G_HI] = min(acct[A_AVG] + sl if stops and sl > 0.0 else math.inf, np.nextafter(a, math.inf))
+        g[G_HI] = min(exit_gates_nb(ep, acct)[1], np.nextafter(a, math.inf))
     else:
         risk_nb(ep, acct, g, t, b, a)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def target_nb(ep, acct, g, t, raw, quotes):
     """Step 7 for a target the gates could not wave through: blocks, market orders, quotes."""
     outside = g[G_OUTSIDE] != 0.0
