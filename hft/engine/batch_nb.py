@@ -72,31 +72,26 @@ from hft.engine.events_nb import (
 __all__ = ["batch_ema_cross_nb"]
 
 # rows of H: the account side of every config, K contiguous values per row
-_POS, _CASH, _SLO, _SHI, _QUIET, _TROUGH, _EVT, _BUYT, _SELLT, _REQ, _HOLD = range(11)
-_NH = 11
+_POS, _CASH, _BLO, _BHI, _ALO, _AHI, _QUIET, _TROUGH, _EVT, _BUYT, _SELLT, _REQ, _HOLD = range(13)
+_NH = 13
 
 
 @njit(cache=True, error_model="numpy")
 def _load_k(ep, acct, G, H, X, E, k):
-    """Config k's rows after its slow path, with the price gates in signed liquidation prices.
+    """Config k's rows after its slow path; its price gates apply to the bid (long) or ask (short).
 
-    The signed price is the bid for a long and minus the ask for a short. Its lower gate is the
-    stop-loss level only: drawdown records are folded in from `_TROUGH` instead. The upper gate is
-    the single run's (take-profit, new equity peak). Flat configs never fire.
+    The gate on the losing side is the stop-loss level only: drawdown records are folded in from
+    `_TROUGH` instead. The other is the single run's (take-profit, new equity peak). Flat configs
+    never fire.
     """
     pos = acct[k, A_POS]
     H[_POS, k] = pos
     H[_CASH, k] = acct[k, A_CASH]
     lo, hi, _hold = exit_gates_nb(ep[k], acct[k])
-    if pos > 0.0:
-        H[_SLO, k] = lo
-        H[_SHI, k] = G[k, G_HI]
-    elif pos < 0.0:
-        H[_SLO, k] = -hi
-        H[_SHI, k] = -G[k, G_LO]
-    else:
-        H[_SLO, k] = -np.inf
-        H[_SHI, k] = np.inf
+    H[_BLO, k] = lo if pos > 0.0 else -np.inf
+    H[_BHI, k] = G[k, G_HI] if pos > 0.0 else np.inf
+    H[_ALO, k] = G[k, G_LO] if pos < 0.0 else -np.inf
+    H[_AHI, k] = hi if pos < 0.0 else np.inf
     H[_QUIET, k] = G[k, G_QUIET]
     H[_TROUGH, k] = np.inf
     H[_EVT, k] = G[k, G_NEXT_EVT]
@@ -120,13 +115,13 @@ def _fold_all(H, lo_bid, hi_ask):
     Positions and cash are constant within an epoch (any change is a slow tick, which ends one).
     """
     for k in range(H.shape[1]):
-        v = lo_bid if H[_POS, k] > 0.0 else -hi_ask
+        v = lo_bid if H[_POS, k] > 0.0 else -hi_ask  # a short's trough is kept negated
         H[_TROUGH, k] = min(H[_TROUGH, k], v)
 
 
 @njit(cache=True, error_model="numpy")
 def _fold_k(acct, H, k):
-    """Mark config k at its trough: the lowest signed price since its last slow path.
+    """Mark config k at its trough since its last slow path (lowest bid if long, highest ask if short).
 
     Position and cash were constant since then and no new peak can have come (the upper gate would
     have fired), so the equity is a rounded monotone function of that price and this one mark moves
@@ -162,11 +157,10 @@ def _aggregate(H):
         hold = min(hold, H[_HOLD, k])
         buy = max(buy, H[_BUYT, k])
         sell = min(sell, H[_SELLT, k])
-        pos = H[_POS, k]
-        blo = max(blo, H[_SLO, k] if pos > 0.0 else -np.inf)
-        bhi = min(bhi, H[_SHI, k] if pos > 0.0 else np.inf)
-        alo = max(alo, -H[_SHI, k] if pos < 0.0 else -np.inf)
-        ahi = min(ahi, -H[_SLO, k] if pos < 0.0 else np.inf)
+        blo = max(blo, H[_BLO, k])
+        bhi = min(bhi, H[_BHI, k])
+        alo = max(alo, H[_ALO, k])
+        ahi = min(ahi, H[_AHI, k])
     return evt, req, hold, buy, sell, blo, bhi, alo, ahi
 
 
@@ -204,8 +198,8 @@ def _needs(X, P, H, M, cnt, live, tf, b, a):
             tg = 1.0 if f > s else (-1.0 if f < s else tg)
             X[2, k] = tg
         raw = tg if cnt >= P[2, k] else 0.0
-        sv = b if H[_POS, k] > 0.0 else -a
-        M[k] = (sv <= H[_SLO, k]) | (sv >= H[_SHI, k]) | (tf >= H[_HOLD, k]) | (raw != H[_QUIET, k])
+        gate = (b <= H[_BLO, k]) | (b >= H[_BHI, k]) | (a <= H[_ALO, k]) | (a >= H[_AHI, k])
+        M[k] = gate | (tf >= H[_HOLD, k]) | (raw != H[_QUIET, k])
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -373,8 +367,8 @@ def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start
                 if not M[k]:
                     continue
                 pos = H[_POS, k]
-                sv = b if pos > 0.0 else -a
-                if sv <= H[_SLO, k] or sv >= H[_SHI, k] or tf >= H[_HOLD, k]:
+                gate = b <= H[_BLO, k] or b >= H[_BHI, k] or a <= H[_ALO, k] or a >= H[_AHI, k]
+                if gate or tf >= H[_HOLD, k]:
                     _fold_k(acct, H, k)
                     acct[k, A_EQUITY] = _equity(H[_CASH, k], pos, b, a)
                     mark_risk_nb(ep[k], acct[k], G[k], t, b, a)

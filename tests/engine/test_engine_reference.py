@@ -75,8 +75,8 @@ def tick_streams(draw):
 
 
 @st.composite
-def configs(draw):
-    name = draw(st.sampled_from(sorted(PARAMS)))
+def configs(draw, name: str | None = None):
+    name = name or draw(st.sampled_from(sorted(PARAMS)))
     size = float(draw(st.sampled_from([1, 1000, 100_000])))
     if name == "ema_cross":
         fast = draw(st.integers(1, 10))
