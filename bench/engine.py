@@ -6,7 +6,8 @@ Prints, per built-in strategy (and a user strategy from `examples/`): first-call
 process (cold compile, and with the on-disk cache warm); the bare reference loops (EMA crossover,
 window-1000 z-score) measured in the same run, since the machine is shared and noisy; then the median
 ticks/s over `--repeat` runs after a warm-up; then end-to-end from a local Parquet store (read +
-validate + run); then K=64 batched configs in config-ticks/s. Everything runs on one thread.
+validate + run), with the next row group read ahead as `hft run` does and in one thread; then K=64
+batched configs in config-ticks/s. Everything else runs on one thread.
 """
 
 from __future__ import annotations
@@ -182,24 +183,28 @@ def from_parquet(ts, bid, ask, repeat: int) -> None:
         print(f"\nend to end from local Parquet ({len(starts)} day files, zstd), median of {repeat}")
         for name in ("ema_cross", "zscore"):
             sp, extra = CASES[name]
-            times = []
-            for _ in range(repeat):
-                t = time.perf_counter()
-                run = Run(BUILTINS[name], sp, _ep(extra), trade_cap=1 << 16, mark_cap=1 << 16)
-                for batch in iter_tick_batches(store, "XAUUSD", first, last):
-                    run.feed(batch["ts"], batch["bid"], batch["ask"])
-                run.finish()
-                times.append(time.perf_counter() - t)
+            e2e = {}
+            for prefetch in (True, False):
+                times = []
+                for _ in range(repeat):
+                    t = time.perf_counter()
+                    run = Run(BUILTINS[name], sp, _ep(extra), trade_cap=1 << 16, mark_cap=1 << 16)
+                    for batch in iter_tick_batches(store, "XAUUSD", first, last, prefetch=prefetch):
+                        run.feed(batch["ts"], batch["bid"], batch["ask"])
+                    run.finish()
+                    times.append(time.perf_counter() - t)
+                e2e[prefetch] = statistics.median(times)
             read = []
             for _ in range(repeat):
                 t = time.perf_counter()
                 for _batch in iter_tick_batches(store, "XAUUSD", first, last):
                     pass
                 read.append(time.perf_counter() - t)
-            med, rmed = statistics.median(times), statistics.median(read)
+            rmed = statistics.median(read)
             print(
-                f"  {name:<13} {ts.size / med / 1e6:8.1f} M ticks/s end to end "
-                f"(read alone {ts.size / rmed / 1e6:.1f} M ticks/s)"
+                f"  {name:<13} {ts.size / e2e[True] / 1e6:8.1f} M ticks/s end to end, reading ahead "
+                f"(as `hft run`); {ts.size / e2e[False] / 1e6:.1f} M in one thread; "
+                f"read alone {ts.size / rmed / 1e6:.1f} M ticks/s"
             )
 
 

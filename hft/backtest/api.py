@@ -235,7 +235,8 @@ def run_backtest(
     spec = get_strategy(config.strategy.name, config.strategy.module, where).spec(prep.params)
     t0 = time.perf_counter()
     run = Run(spec, prep.params.encode(config.execution.size), prep.exec_vector)
-    for batch in iter_tick_batches(st, data.symbol, data.start, data.end, ("ts", "bid", "ask")):
+    ticks = iter_tick_batches(st, data.symbol, data.start, data.end, ("ts", "bid", "ask"), prefetch=True)
+    for batch in ticks:
         run.feed(batch["ts"], batch["bid"], batch["ask"], where=f"{st.uri('ticks')} {data.symbol}")
     res = run.finish()
     return record_run(prep, res, time.perf_counter() - t0, tags)

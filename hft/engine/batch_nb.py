@@ -251,7 +251,7 @@ def _sample_k(ep, acct, G, mbuf, k, t):
     G[k, G_NEXT_EVT] = min(nxt, G[k, G_NEXT_HOURS])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts):
     """`runners_nb.batch_ema_cross_nb` with every config on the same tick; see the module docstring.
 

@@ -85,7 +85,7 @@ def _batch_loop(step_fn, load_fn, save_fn, sig, ts, bid, ask, ep, sp, ss, acct, 
     return stopped
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start, check):
     if check:  # two copies with `check` a constant: the checked loop stays as tight as the other
         return run_loop_nb(
@@ -128,7 +128,7 @@ def run_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start, 
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_zscore_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start, check):
     if check:  # two copies with `check` a constant: the checked loop stays as tight as the other
         return run_loop_nb(
@@ -171,7 +171,7 @@ def run_zscore_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start, che
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_donchian_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start, check):
     if check:  # two copies with `check` a constant: the checked loop stays as tight as the other
         return run_loop_nb(
@@ -214,7 +214,7 @@ def run_donchian_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start, c
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_filtered_ema_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start, check):
     if check:  # two copies with `check` a constant: the checked loop stays as tight as the other
         return run_loop_nb(
@@ -257,7 +257,7 @@ def run_filtered_ema_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, star
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_market_maker_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start, check):
     if check:  # two copies with `check` a constant: the checked loop stays as tight as the other
         return run_loop_nb(
@@ -300,7 +300,7 @@ def run_market_maker_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, star
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts):
     return _batch_loop(
         g.ema_step,
@@ -321,7 +321,7 @@ def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def batch_zscore_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts):
     return _batch_loop(
         g.zscore_step,
@@ -342,7 +342,7 @@ def batch_zscore_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts):
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def batch_donchian_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts):
     return _batch_loop(
         g.donchian_step,
@@ -363,7 +363,7 @@ def batch_donchian_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def batch_filtered_ema_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts):
     return _batch_loop(
         g.filtered_step,
@@ -384,7 +384,7 @@ def batch_filtered_ema_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, st
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def batch_market_maker_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts):
     return _batch_loop(
         g.mm_step,

@@ -17,7 +17,7 @@ TICK_PROBLEMS = (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def check_ticks_nb(ts, bid, ask, prev_ts):
     """Return (index, problem code) of the first bad tick, or (-1, 0); `prev_ts` links chunks."""
     last = prev_ts

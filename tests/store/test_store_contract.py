@@ -55,18 +55,30 @@ def test_parquet_schema_derived_columns_and_row_groups(any_store):
     np.testing.assert_allclose(table["spread"].to_numpy(), ticks["ask"] - ticks["bid"])
 
 
-def test_iter_batches_streams_row_groups_of_requested_columns_in_order(any_store):
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_iter_batches_streams_row_groups_of_requested_columns_in_order(any_store, prefetch):
     url, opts = any_store
     a, b = _ticks(ROW_GROUP_ROWS + 5, seed=1), _ticks(7, DAY_MS + 86_400_000, seed=2)
     write_day(url, "XAUUSD", DAY, a, None, opts)
     write_day(url, "XAUUSD", date(2024, 3, 6), b, None, opts)
-    batches = list(iter_tick_batches(url, "XAUUSD", date(2024, 3, 1), date(2024, 3, 31), ("ts", "mid"), opts))
+    span = (date(2024, 3, 1), date(2024, 3, 31))
+    batches = list(iter_tick_batches(url, "XAUUSD", *span, ("ts", "mid"), opts, prefetch=prefetch))
     assert [len(x["ts"]) for x in batches] == [ROW_GROUP_ROWS, 5, 7]
     assert set(batches[0]) == {"ts", "mid"} and batches[0]["ts"].dtype == np.int64
     ts = np.concatenate([x["ts"] for x in batches])
     np.testing.assert_array_equal(ts, np.concatenate([a["ts"], b["ts"]]))
     only_second = list(iter_tick_batches(url, "XAUUSD", date(2024, 3, 6), date(2024, 3, 6), ("ts",), opts))
     assert len(only_second) == 1 and len(only_second[0]["ts"]) == 7
+    if prefetch:  # a consumer that stops early closes the reader thread without waiting for more
+        it = iter_tick_batches(url, "XAUUSD", *span, ("ts",), opts, prefetch=True)
+        np.testing.assert_array_equal(next(it)["ts"], a["ts"][:ROW_GROUP_ROWS])
+        it.close()
+        with pytest.raises(StoreError, match="no tick partitions"):
+            list(
+                iter_tick_batches(
+                    url, "XAUUSD", date(2020, 1, 1), date(2020, 1, 2), storage_options=opts, prefetch=True
+                )
+            )
 
 
 def test_missing_range_and_bad_columns_are_named(any_store):
