@@ -11,9 +11,9 @@ Configs share the ticks but nothing else, so the common tick splits in two:
     each one's trough (`_fold_all`, `_fold_k`) before anything reads or changes its account.
 Only when the pass or a scalar gate fires does a vectorised scan mark the configs concerned, and a
 loop over just those calls the same `events_nb` / `mark_risk_nb` / `target_nb` as single runs on
-that config's `acct` row; the gates it moved are copied back into the rows of `H`. Arithmetic per config is
-the same as `signals_nb.ema_step` and `loop_nb.run_loop_nb`, so results equal K single runs bit for
-bit.
+that config's `acct` row; the gates it moved are copied back into the rows of `H`. Arithmetic per
+config is the same as `signals_nb.ema_step` and `loop_nb.run_loop_nb`, so results equal K single
+runs bit for bit.
 """
 
 from __future__ import annotations
@@ -136,9 +136,7 @@ def _fold_k(acct, H, k):
     H[_TROUGH, k] = np.inf
 
 
-@njit(
-    cache=True, error_model="numpy", fastmath={"nnan", "nsz", "reassoc"}
-)  # min / max: exact in any order, so vectorised
+@njit(cache=True, error_model="numpy")
 def _aggregate(H):
     """The scalar gates: earliest event, request and max-hold; highest buy and lowest sell trigger;
     the bid levels at which some long, and the ask levels at which some short, has a price gate."""

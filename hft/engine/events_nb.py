@@ -6,6 +6,10 @@ requests and fills, time in the market, the trading-hours window, risk exits, or
 target) works here on one `acct` row, in the order documented in `loop_nb`, with the same float
 operations as before; `refresh_nb` then recomputes the gates, so that a tick on which no gate fires
 is one where this code would have changed nothing.
+
+Kernels here use NumPy's error model: no divisor can be zero (size, sample period and capital are
+validated at the boundary, the peak never falls below the capital), so Python's per-division checks
+and their exception paths are left out of the compiled code.
 """
 
 from __future__ import annotations
@@ -463,8 +467,7 @@ def mark_risk_nb(ep, acct, g, t, b, a):
     A losing run makes a new drawdown record on many ticks. Then the peak stays, no exit fires, and
     of all the gates only the band's drawdown end moves: to just past this tick's price, which the
     mark has just made quiet (with a positive peak the quiet prices stay an interval, now reaching
-    here). That case skips
-    `refresh_nb`; anything else goes through `risk_nb`.
+    here). That case skips `refresh_nb`; anything else goes through `risk_nb`.
     """
     peak = acct[A_PEAK]
     mark_nb(acct)
