@@ -82,7 +82,12 @@ def configs(draw, name: str | None = None):
         fast = draw(st.integers(1, 10))
         sp = S.ema_cross_params(fast, fast + draw(st.integers(1, 20)))
     elif name == "zscore":
-        sp = S.zscore_params(draw(st.integers(2, 30)), draw(st.sampled_from([0.5, 1.0, 2.0])), 0.2)
+        sp = S.zscore_params(
+            draw(st.integers(2, 30)),
+            draw(st.sampled_from([0.5, 1.0, 2.0])),
+            draw(st.sampled_from([0.0, 0.2])),
+            draw(st.sampled_from([0.0, 1e-9, 2e-5])),  # min_std: 2e-5 often leaves z at 0
+        )
     elif name == "donchian":
         sp = S.donchian_params(draw(st.integers(1, 30)))
     elif name == "filtered_ema":
