@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 import typer
 import yaml
@@ -49,6 +50,18 @@ def test_every_shipped_config_runs_and_writes_a_complete_folder(name, store_copy
         .all()
     )
     assert out.folder.endswith(f"runs/{summary['group']}/{out.run_id}")
+    equity = pl.read_parquet(Path(out.folder, "equity.parquet"))
+    assert equity.height > 0 and equity.filter(~pl.col("day_close"))["ts"].is_sorted()
+    # written lean (a sweep writes one per trial): stamps delta-encoded, no dictionary of floats
+    col = {
+        c.path_in_schema: c
+        for c in (
+            pq.ParquetFile(Path(out.folder, "equity.parquet")).metadata.row_group(0).column(j)
+            for j in range(4)
+        )
+    }
+    assert "DELTA_BINARY_PACKED" in col["ts"].encodings
+    assert not any("DICTIONARY" in e for e in col["equity"].encodings)
 
 
 def test_identical_run_is_reused_and_force_recomputes(store_copy):
