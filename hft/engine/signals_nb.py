@@ -156,6 +156,7 @@ def donchian_load(ss, sp):
 
 @njit(cache=True, inline="always")
 def donchian_step(sig, st, prm, t, b, a, pos, ss, sp, quotes):
+    # slots go through np.uint64 so that no load pays for negative-index wraparound
     n, tgt, mh, mc, nh, nc = st
     w = prm[0]
     cap = w + 1
@@ -165,46 +166,46 @@ def donchian_step(sig, st, prm, t, b, a, pos, ss, sp, quotes):
     mni = DC_HEADER + 3 * cap
     mid = (b + a) * 0.5
     oldest = n - w
-    while mc > 0 and ss[mxi + mh] < oldest:
+    while mc > 0 and ss[np.uint64(mxi + mh)] < oldest:
         mh += 1
         if mh == cap:
             mh = 0
         mc -= 1
-    while nc > 0 and ss[mni + nh] < oldest:
+    while nc > 0 and ss[np.uint64(mni + nh)] < oldest:
         nh += 1
         if nh == cap:
             nh = 0
         nc -= 1
     if n >= w:
-        if mid > ss[mxv + mh]:
+        if mid > ss[np.uint64(mxv + mh)]:
             tgt = 1.0
-        elif mid < ss[mnv + nh]:
+        elif mid < ss[np.uint64(mnv + nh)]:
             tgt = -1.0
     while mc > 0:
         k = mh + mc - 1
         if k >= cap:
             k -= cap
-        if ss[mxv + k] > mid:
+        if ss[np.uint64(mxv + k)] > mid:
             break
         mc -= 1
     k = mh + mc
     if k >= cap:
         k -= cap
-    ss[mxv + k] = mid
-    ss[mxi + k] = n
+    ss[np.uint64(mxv + k)] = mid
+    ss[np.uint64(mxi + k)] = n
     mc += 1
     while nc > 0:
         k = nh + nc - 1
         if k >= cap:
             k -= cap
-        if ss[mnv + k] < mid:
+        if ss[np.uint64(mnv + k)] < mid:
             break
         nc -= 1
     k = nh + nc
     if k >= cap:
         k -= cap
-    ss[mnv + k] = mid
-    ss[mni + k] = n
+    ss[np.uint64(mnv + k)] = mid
+    ss[np.uint64(mni + k)] = n
     nc += 1
     return (n + 1, tgt, mh, mc, nh, nc), np.int64(tgt)
 
