@@ -21,7 +21,17 @@ from hft.engine.enums import (
     T_SIDE,
 )
 
-__all__ = ["fill_nb", "fee_nb"]
+__all__ = ["fill_nb", "fee_nb", "equity_nb"]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def equity_nb(cash, pos, b, a):
+    """The mark to market: a long at the bid, a short at the ask, flat the cash."""
+    if pos > 0.0:
+        return cash + pos * b
+    if pos < 0.0:
+        return cash + pos * a
+    return cash
 
 
 @njit(cache=True, error_model="numpy")

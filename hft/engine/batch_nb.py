@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from hft.engine.account_nb import equity_nb
 from hft.engine.enums import (
     A_CASH,
     A_EQUITY,
@@ -131,7 +132,7 @@ def _fold_k(acct, H, k):
     pos = H[_POS, k]
     if x == np.inf or pos == 0.0:
         return
-    acct[k, A_EQUITY] = _equity(H[_CASH, k], pos, x, -x)
+    acct[k, A_EQUITY] = equity_nb(H[_CASH, k], pos, x, -x)
     mark_nb(acct[k])
     H[_TROUGH, k] = np.inf
 
@@ -198,15 +199,6 @@ def _needs(X, P, H, M, cnt, live, tf, b, a):
         raw = tg if cnt >= P[2, k] else 0.0
         gate = (b <= H[_BLO, k]) | (b >= H[_BHI, k]) | (a <= H[_ALO, k]) | (a >= H[_AHI, k])
         M[k] = gate | (tf >= H[_HOLD, k]) | (raw != H[_QUIET, k])
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _equity(cash, pos, b, a):
-    if pos > 0.0:
-        return cash + pos * b
-    if pos < 0.0:
-        return cash + pos * a
-    return cash
 
 
 @njit(cache=True, error_model="numpy")
@@ -307,11 +299,11 @@ def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start
                 if not M[k]:
                     continue
                 book = a <= H[_BUYT, k] or b >= H[_SELLT, k] or tf >= H[_REQ, k]
-                equity = (
-                    _equity(H[_CASH, k], H[_POS, k], bid[i - 1], ask[i - 1]) if i > i0 else acct[k, A_EQUITY]
-                )
+                equity = acct[k, A_EQUITY]
+                if i > i0:  # the equity marked at the previous tick
+                    equity = equity_nb(H[_CASH, k], H[_POS, k], bid[i - 1], ask[i - 1])
                 if not book and _only_sample_due(acct, G, k, tf):
-                    acct[k, A_EQUITY] = equity  # the equity marked at the previous tick, for the samples
+                    acct[k, A_EQUITY] = equity  # for the samples
                     _sample_k(ep, acct, G, mbuf, k, t)
                     H[_EVT, k] = G[k, G_NEXT_EVT]
                     continue
@@ -368,7 +360,7 @@ def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start
                 gate = b <= H[_BLO, k] or b >= H[_BHI, k] or a <= H[_ALO, k] or a >= H[_AHI, k]
                 if gate or tf >= H[_HOLD, k]:
                     _fold_k(acct, H, k)
-                    acct[k, A_EQUITY] = _equity(H[_CASH, k], pos, b, a)
+                    acct[k, A_EQUITY] = equity_nb(H[_CASH, k], pos, b, a)
                     mark_risk_nb(ep[k], acct[k], G[k], t, b, a)
                     _load_k(ep, acct, G, H, X, E, k)
                 raw = X[2, k] if cnt >= P[2, k] else 0.0
@@ -389,7 +381,7 @@ def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start
         ss[k, 3] = X[2, k]
         _fold_k(acct, H, k)
         if i > i0:
-            acct[k, A_EQUITY] = _equity(H[_CASH, k], H[_POS, k], bid[i - 1], ask[i - 1])
+            acct[k, A_EQUITY] = equity_nb(H[_CASH, k], H[_POS, k], bid[i - 1], ask[i - 1])
             acct[k, A_LAST_TS] = float(ts[i - 1])
             acct[k, A_LAST_BID] = bid[i - 1]
             acct[k, A_LAST_ASK] = ask[i - 1]

@@ -429,20 +429,15 @@ def events_nb(ep, acct, g, t, b, a, tbuf, mbuf):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _exit_reason(ep, acct, t, b, a):
-    """Which risk exit tick `t` triggers for the open position (-1: none), checked on its exit side."""
+def _exit_reason(acct, gates, t, b, a):
+    """Which risk exit tick `t` triggers (-1: none), given `exit_gates_nb`'s levels, on the exit side."""
+    lo, hi, hold = gates
     pos = acct[A_POS]
-    if pos == 0.0 or acct[A_PEND_QTY] != 0.0:
-        return -1
-    avg = acct[A_AVG]
-    sl = ep[P_STOP_LOSS]
-    tp = ep[P_TAKE_PROFIT]
-    mh = np.int64(ep[P_MAX_HOLD])
-    if sl > 0.0 and ((pos > 0.0 and b <= avg - sl) or (pos < 0.0 and a >= avg + sl)):
+    if (pos > 0.0 and b <= lo) or (pos < 0.0 and a >= hi):
         return R_STOP_LOSS
-    if tp > 0.0 and ((pos > 0.0 and b >= avg + tp) or (pos < 0.0 and a <= avg - tp)):
+    if (pos > 0.0 and b >= hi) or (pos < 0.0 and a <= lo):
         return R_TAKE_PROFIT
-    if mh > 0 and t - np.int64(acct[A_ENTRY_TS]) >= mh:
+    if t >= hold:
         return R_MAX_HOLD
     return -1
 
@@ -450,7 +445,7 @@ def _exit_reason(ep, acct, t, b, a):
 @njit(cache=True, error_model="numpy")
 def risk_nb(ep, acct, g, t, b, a):
     """Step 6 after a gate fired (the caller has just marked): a stop hit sends a closing order."""
-    reason = _exit_reason(ep, acct, t, b, a)
+    reason = _exit_reason(acct, exit_gates_nb(ep, acct), t, b, a)
     if reason >= 0:
         pos = acct[A_POS]
         acct[A_PEND_QTY] = -pos
@@ -472,13 +467,13 @@ def mark_risk_nb(ep, acct, g, t, b, a):
     peak = acct[A_PEAK]
     mark_nb(acct)
     pos = acct[A_POS]
-    if acct[A_PEAK] != peak or peak <= 0.0 or pos == 0.0 or _exit_reason(ep, acct, t, b, a) >= 0:
+    gates = exit_gates_nb(ep, acct)
+    if acct[A_PEAK] != peak or peak <= 0.0 or pos == 0.0 or _exit_reason(acct, gates, t, b, a) >= 0:
         risk_nb(ep, acct, g, t, b, a)
-        return
-    if pos > 0.0 and b <= g[G_LO]:
-        g[G_LO] = max(exit_gates_nb(ep, acct)[0], np.nextafter(b, -math.inf))
+    elif pos > 0.0 and b <= g[G_LO]:
+        g[G_LO] = max(gates[0], np.nextafter(b, -math.inf))
     elif pos < 0.0 and a >= g[G_HI]:
-        g[G_HI] = min(exit_gates_nb(ep, acct)[1], np.nextafter(a, math.inf))
+        g[G_HI] = min(gates[1], np.nextafter(a, math.inf))
     else:
         risk_nb(ep, acct, g, t, b, a)
 

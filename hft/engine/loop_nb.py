@@ -27,7 +27,7 @@ import math
 import numpy as np
 from numba import njit
 
-from hft.engine.account_nb import fee_nb, fill_nb
+from hft.engine.account_nb import equity_nb, fee_nb, fill_nb
 from hft.engine.enums import (
     A_AVG,
     A_BLOCK,
@@ -42,8 +42,6 @@ from hft.engine.enums import (
     A_LAST_ASK,
     A_LAST_BID,
     A_LAST_TS,
-    A_MAX_DD,
-    A_MAX_DD_FRAC,
     A_N_FILLS,
     A_N_MARKS,
     A_N_TICKS,
@@ -82,6 +80,7 @@ from hft.engine.events_nb import (
     close_gates_nb,
     events_nb,
     in_hours_nb,
+    mark_nb,
     mark_risk_nb,
     new_gates_nb,
     post_quotes_nb,
@@ -101,16 +100,6 @@ def init_acct_nb(ep):
     acct[A_BUY_PX] = np.nan
     acct[A_SELL_PX] = np.nan
     return acct
-
-
-@njit(cache=True, inline="always")
-def _equity(cash, pos, b, a):
-    """Step 5's mark: long at the bid, short at the ask, flat the cash."""
-    if pos > 0.0:
-        return cash + pos * b
-    if pos < 0.0:
-        return cash + pos * a
-    return cash
 
 
 @njit(cache=True, inline="always")
@@ -201,7 +190,7 @@ def run_loop_nb(
                 nxt = min(min(next_evt, req_due), hold_due)
             if t >= next_evt or a <= buy_trig or b >= sell_trig:
                 if i > start:  # the equity marked at the previous tick, for the samples
-                    acct[A_EQUITY] = _equity(cash, pos, bid[i - 1], ask[i - 1])
+                    acct[A_EQUITY] = equity_nb(cash, pos, bid[i - 1], ask[i - 1])
                 if not events_nb(ep, acct, g, t, b, a, tbuf, mbuf):
                     break
                 pos = acct[A_POS]
@@ -213,7 +202,7 @@ def run_loop_nb(
             # fraction cannot move while the liquidation price stays inside) and the stop prices
             liq = b if pos > 0.0 else a
             if (liq <= lo) | (liq >= hi) | (t >= hold_due):
-                acct[A_EQUITY] = _equity(cash, pos, b, a)
+                acct[A_EQUITY] = equity_nb(cash, pos, b, a)
                 mark_risk_nb(ep, acct, g, t, b, a)  # moves the gates for the new peak / drawdown too
                 next_evt, buy_trig, sell_trig, lo, hi, hold_due, quiet, req_due = _hot(g)
                 nxt = min(min(next_evt, req_due), hold_due)
@@ -232,7 +221,7 @@ def run_loop_nb(
 
     save_fn(st, ss)
     if i > start:
-        acct[A_EQUITY] = _equity(cash, pos, bid[i - 1], ask[i - 1])
+        acct[A_EQUITY] = equity_nb(cash, pos, bid[i - 1], ask[i - 1])
         acct[A_LAST_TS] = float(ts[i - 1])
         acct[A_LAST_BID] = bid[i - 1]
         acct[A_LAST_ASK] = ask[i - 1]
@@ -309,15 +298,7 @@ def finish_nb(ep, acct, tbuf, mbuf):
         acct[A_ENTRY_FEES] = entry_fees
     equity = cash
     acct[A_EQUITY] = equity
-    if equity > acct[A_PEAK]:
-        acct[A_PEAK] = equity
-    dd = acct[A_PEAK] - equity
-    if dd > 0.0:
-        if dd > acct[A_MAX_DD]:
-            acct[A_MAX_DD] = dd
-        f = dd / acct[A_PEAK]
-        if f > acct[A_MAX_DD_FRAC]:
-            acct[A_MAX_DD_FRAC] = f
+    mark_nb(acct)
     acct[A_PEND_QTY] = 0.0
     acct[A_BUY_PX] = np.nan
     acct[A_SELL_PX] = np.nan
