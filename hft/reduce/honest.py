@@ -1,0 +1,531 @@
+"""Honest statistics for backtests and sweeps: Sharpe uncertainty, selection bias, overfitting.
+
+Pure NumPy + SciPy (no Ray, Optuna, Polars, fsspec), so the sweep driver, `hft report` and tests
+call the same functions on plain arrays.
+
+Conventions
+- Input returns are **daily** (one value per trading day, per-period units). Functions named for a
+  reported figure return it **annualised** by sqrt(`periods_per_year`) (`SharpeStats.sharpe/se/lo/hi`,
+  `selection_stats`'s Sharpe figures); the building blocks `expected_max_sharpe` and
+  `probabilistic_sharpe` work in **per-period** units, as in the papers.
+- Skewness and kurtosis are the (biased) sample moments of the daily returns; kurtosis is
+  **non-excess** (a normal distribution has 3).
+- `sharpe_variance` is the variance (ddof=1) across trials of the trials' **per-period** Sharpe
+  estimates.
+- A returns matrix is **trials × days** with NaN for days a trial has no return. It is aligned
+  first (`align_returns`): days no trial has are dropped; trials lacking any day that at least half
+  of the trials have are dropped; the remaining days are those every kept trial has. What was
+  dropped is named in the results' reasons, never silently.
+- Bad input (one trial, one day, constant returns, all NaN, n_trials < 1) gives None plus a one-line
+  reason, never an exception or a NaN.
+
+References: Lo (2002) "The Statistics of Sharpe Ratios"; Mertens (2002) standard error under
+non-normal i.i.d. returns; Bailey & López de Prado (2012) "The Sharpe Ratio Efficient Frontier"
+(PSR); Bailey & López de Prado (2014) "The Deflated Sharpe Ratio"; Bailey, Borwein, López de Prado
+& Zhu (2017) "The Probability of Backtest Overfitting" (CSCV).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+from scipy import stats
+from scipy.special import comb
+
+__all__ = [
+    "Aligned",
+    "PBOResult",
+    "SharpeStats",
+    "align_returns",
+    "deflated_sharpe",
+    "effective_trials",
+    "expected_max_sharpe",
+    "pbo_cscv",
+    "probabilistic_sharpe",
+    "selection_stats",
+    "sharpe_stats",
+    "wf_degradation",
+]
+
+EULER_GAMMA = 0.5772156649015329
+Z95 = float(stats.norm.ppf(0.975))
+# CSCV evaluates every C(S, S/2) split up to this many; beyond it a seeded random subset of
+# complementary pairs (each split and its mirror), so S=16 (12,870 splits) uses 4,000.
+MAX_PARTITIONS = 4000
+PBO_SEED = 12
+
+
+@dataclass(frozen=True)
+class SharpeStats:
+    """Sharpe ratio of one run's daily returns and how far to trust it.
+
+    n: daily returns behind it (finite values only).
+    sharpe: annualised (sqrt(periods_per_year)) mean / std(ddof=1) of the daily returns.
+    se: standard error of the annualised Sharpe under non-normal i.i.d. returns (Mertens 2002:
+        Var = (1 - skew*SR + (kurt-1)/4*SR^2) / (n-1), SR per period), annualised.
+    lo, hi: 95 % interval, sharpe -/+ 1.96 se.
+    psr: Probabilistic Sharpe Ratio, P[true Sharpe > benchmark] (Bailey & López de Prado 2012).
+    skew: sample skewness of the daily returns (biased moment estimator).
+    kurt: sample kurtosis, NON-excess (normal = 3).
+    reason: why any field is None ("1 daily return", "zero variance", ...), else None.
+    dropped: non-finite daily values ignored (NaN, inf).
+    """
+
+    n: int
+    sharpe: float | None
+    se: float | None
+    lo: float | None
+    hi: float | None
+    psr: float | None
+    skew: float | None
+    kurt: float | None
+    reason: str | None
+    dropped: int = 0
+
+
+@dataclass(frozen=True)
+class PBOResult:
+    """Probability of Backtest Overfitting by CSCV.
+
+    pbo: share of splits whose in-sample best trial ranks at or below the out-of-sample median.
+    logits: one logit of the IS-best's relative OOS rank per split (> 0: above the median).
+    n_partitions: splits evaluated (C(S, S/2), or a random symmetric subset of MAX_PARTITIONS).
+    reason: why pbo is None, or what was dropped to align the matrix; else None.
+    n_trials: trials used after alignment.
+    n_days: days used (common days, trimmed to a multiple of S).
+    """
+
+    pbo: float | None
+    logits: np.ndarray
+    n_partitions: int
+    reason: str | None
+    n_trials: int = 0
+    n_days: int = 0
+
+
+@dataclass(frozen=True)
+class Aligned:
+    """A trials × days matrix with only finite values; `trials` are row indices of the input."""
+
+    matrix: np.ndarray
+    trials: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+def _moments(x: np.ndarray) -> tuple[float, float, float, float]:
+    mean = float(x.mean())
+    std = float(x.std(ddof=1))
+    skew = float(stats.skew(x, bias=True))
+    kurt = float(stats.kurtosis(x, fisher=False, bias=True))
+    return mean, std, skew, kurt
+
+
+def _is_constant(x: np.ndarray) -> bool:
+    spread = float(np.ptp(x))
+    return spread == 0.0 or spread <= 1e-12 * max(abs(float(x.mean())), 1e-300)
+
+
+def _sr_var_term(sr: float, skew: float, kurt: float) -> float:
+    """1 - skew*SR + (kurt-1)/4 * SR^2 (per-period SR); n-1 times the variance of the estimate."""
+    return 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
+
+
+def probabilistic_sharpe(
+    sharpe: float, n: int, skew: float, kurt: float, benchmark: float = 0.0
+) -> float | None:
+    """PSR = Phi((SR - SR*) sqrt(n-1) / sqrt(1 - skew SR + (kurt-1)/4 SR^2)), all per period.
+
+    `kurt` non-excess. None when n < 2 or the variance term is not positive.
+    """
+    if n < 2 or not all(math.isfinite(v) for v in (sharpe, skew, kurt, benchmark)):
+        return None
+    term = _sr_var_term(sharpe, skew, kurt)
+    if term <= 0:
+        return None
+    return float(stats.norm.cdf((sharpe - benchmark) * math.sqrt(n - 1) / math.sqrt(term)))
+
+
+def _clean(daily_returns) -> tuple[np.ndarray, int]:
+    x = np.asarray(daily_returns, dtype=np.float64).ravel()
+    ok = np.isfinite(x)
+    return x[ok], int(x.size - ok.sum())
+
+
+def sharpe_stats(daily_returns, *, periods_per_year: int = 252, benchmark: float = 0.0) -> SharpeStats:
+    """Annualised Sharpe with its non-normal standard error, 95 % interval and PSR.
+
+    `benchmark` is an annualised Sharpe (same units as `.sharpe`). Non-finite values are dropped and
+    counted in `.dropped`. Fewer than 2 returns or constant returns give None fields with a reason.
+    """
+    x, dropped = _clean(daily_returns)
+    n = int(x.size)
+    none = dict(sharpe=None, se=None, lo=None, hi=None, psr=None, skew=None, kurt=None)
+    if n < 2:
+        why = "no finite daily return" if n == 0 else "1 daily return"
+        return SharpeStats(n=n, reason=why, dropped=dropped, **none)
+    if _is_constant(x):
+        return SharpeStats(n=n, reason="zero variance (constant daily returns)", dropped=dropped, **none)
+    mean, std, skew, kurt = _moments(x)
+    ann = math.sqrt(periods_per_year)
+    sr = mean / std
+    term = _sr_var_term(sr, skew, kurt)
+    se = psr = lo = hi = None
+    reason = None
+    if term > 0:
+        se = ann * math.sqrt(term / (n - 1))
+        lo, hi = ann * sr - Z95 * se, ann * sr + Z95 * se
+        psr = probabilistic_sharpe(sr, n, skew, kurt, benchmark / ann)
+    else:  # cannot happen with sample moments (Pearson: kurt >= skew^2 + 1); kept as a guard
+        reason = "non-positive variance term for the Sharpe standard error"
+    return SharpeStats(
+        n=n,
+        sharpe=ann * sr,
+        se=se,
+        lo=lo,
+        hi=hi,
+        psr=psr,
+        skew=skew,
+        kurt=kurt,
+        reason=reason,
+        dropped=dropped,
+    )
+
+
+def expected_max_sharpe(n_trials: float, sharpe_variance: float) -> float:
+    """E[max Sharpe] of `n_trials` independent zero-skill trials (Bailey & López de Prado 2014).
+
+    sqrt(V) ((1-g) Phi^-1(1 - 1/N) + g Phi^-1(1 - 1/(N e))), g = Euler-Mascheroni; same units as
+    sqrt(`sharpe_variance`) (per period here). No choice (N <= 1) or no spread (V <= 0) gives 0.0,
+    and the approximation is floored at 0 (the expected maximum of N >= 1 null draws); non-finite
+    arguments raise ValueError (a caller bug, not bad data).
+    """
+    if not (math.isfinite(n_trials) and math.isfinite(sharpe_variance)):
+        raise ValueError(
+            f"expected_max_sharpe needs finite inputs, got n_trials={n_trials}, V={sharpe_variance}"
+        )
+    if n_trials <= 1 or sharpe_variance <= 0:
+        return 0.0
+    z = (1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / n_trials) + EULER_GAMMA * stats.norm.ppf(
+        1 - 1 / (n_trials * math.e)
+    )
+    return max(0.0, float(math.sqrt(sharpe_variance) * z))
+
+
+def deflated_sharpe(best_daily_returns, *, n_trials: float, sharpe_variance: float) -> float | None:
+    """DSR: PSR of the selected trial against E[max Sharpe] of `n_trials` null trials.
+
+    `sharpe_variance` per period. None when the returns give no Sharpe (< 2 finite values, constant).
+    A probability: > 0.95 means the best survives the selection at the 5 % level.
+    """
+    x, _ = _clean(best_daily_returns)
+    if x.size < 2 or _is_constant(x):
+        return None
+    mean, std, skew, kurt = _moments(x)
+    sr0 = expected_max_sharpe(n_trials, sharpe_variance)
+    return probabilistic_sharpe(mean / std, int(x.size), skew, kurt, sr0)
+
+
+def align_returns(returns_matrix) -> Aligned:
+    """Keep trials and days so every value is finite (rule in the module docstring)."""
+    m = np.asarray(returns_matrix, dtype=np.float64)
+    if m.ndim == 1:
+        m = m[None, :]
+    if m.ndim != 2:
+        raise ValueError(f"returns matrix must be trials x days, got shape {m.shape}")
+    notes: list[str] = []
+    ok = np.isfinite(m)
+    rows = np.flatnonzero(ok.any(axis=1))
+    if rows.size < m.shape[0]:
+        notes.append(f"{m.shape[0] - rows.size} trial(s) without any daily return dropped")
+    if rows.size == 0:
+        return Aligned(np.empty((0, 0)), rows, notes)
+    ok = ok[rows]
+    cols = np.flatnonzero(ok.any(axis=0))
+    ok = ok[:, cols]
+    core = ok.mean(axis=0) >= 0.5
+    keep = ok[:, core].all(axis=1)
+    if not keep.all():
+        notes.append(f"{int((~keep).sum())} trial(s) missing days most trials have dropped")
+    rows, ok = rows[keep], ok[keep]
+    days = ok.all(axis=0)
+    if not days.all():
+        notes.append(f"{int((~days).sum())} day(s) not shared by every trial dropped")
+    return Aligned(m[np.ix_(rows, cols[days])], rows, notes)
+
+
+def _row_sharpes(m: np.ndarray) -> np.ndarray:
+    """Per-period Sharpe of each row; 0 where a row has zero variance."""
+    mean = m.mean(axis=1)
+    std = m.std(axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sr = np.where(std > 0, mean / std, 0.0)
+    return sr
+
+
+def _mean_correlation(m: np.ndarray) -> float | None:
+    """Average off-diagonal Pearson correlation of the rows, in O(trials × days) memory.
+
+    With z the rows standardised to unit norm, sum_ij corr_ij = |sum_i z_i|^2. Constant rows are
+    left out. None with fewer than 2 usable rows or days.
+    """
+    if m.shape[0] < 2 or m.shape[1] < 2:
+        return None
+    z = m - m.mean(axis=1, keepdims=True)
+    norm = np.sqrt(np.einsum("ij,ij->i", z, z))
+    z = z[norm > 0] / norm[norm > 0, None]
+    k = z.shape[0]
+    if k < 2:
+        return None
+    total = float(np.square(z.sum(axis=0)).sum())
+    return (total - k) / (k * (k - 1))
+
+
+def _n_eff(n: float, rho: float | None) -> float:
+    if rho is None or n <= 1:
+        return float(max(n, 1.0))
+    return float(np.clip(n / (1 + (n - 1) * rho), 1.0, n))
+
+
+def effective_trials(returns_matrix) -> float:
+    """Effective number of independent trials: N / (1 + (N-1) rho), clipped to [1, N].
+
+    rho is the average pairwise correlation of the trials' daily returns (after `align_returns`;
+    constant trials excluded from rho). Identical trials give 1, uncorrelated ones N. Negative
+    average correlation is clipped to N. 1.0 when fewer than 2 trials or days remain.
+    """
+    a = align_returns(returns_matrix)
+    n = a.matrix.shape[0]
+    return _n_eff(float(n), _mean_correlation(a.matrix)) if n else 1.0
+
+
+def _partitions(s: int, rng: np.random.Generator, cap: int) -> np.ndarray:
+    """Boolean (P, S) in-sample block masks: all C(S, S/2), or a random symmetric subset of `cap`."""
+    half = s // 2
+    total = int(comb(s, half, exact=True))
+    if total <= cap:
+        idx = list(combinations(range(s), half))
+    else:  # splits holding block 0 index the complementary pairs; sample those, add mirrors
+        firsts = [c for c in combinations(range(1, s), half - 1)]
+        pick = rng.choice(len(firsts), size=cap // 2, replace=False)
+        idx = [(0, *firsts[i]) for i in sorted(pick)]
+        idx += [tuple(sorted(set(range(s)) - set(c))) for c in idx]
+    mask = np.zeros((len(idx), s), dtype=bool)
+    for r, c in enumerate(idx):
+        mask[r, list(c)] = True
+    return mask
+
+
+def pbo_cscv(returns_matrix, *, n_splits: int = 16, metric: str = "sharpe", chunk: int = 256) -> PBOResult:
+    """Probability of Backtest Overfitting by combinatorially symmetric cross-validation.
+
+    The aligned trials × days matrix (the first days mod S are dropped) is cut into S contiguous
+    blocks; for each split of the blocks into halves (in-sample J, out-of-sample the rest) the trial
+    with the best in-sample `metric` ("sharpe" or "mean") is ranked out of sample: w = rank/(N+1)
+    (ties share the average rank), logit = ln(w/(1-w)). PBO = share of logits <= 0. Splits: all
+    C(S, S/2), or MAX_PARTITIONS random ones in complementary pairs (seed PBO_SEED) when more.
+    Block sums make each split O(trials), evaluated `chunk` splits at a time.
+    """
+    if n_splits < 2 or n_splits % 2:
+        raise ValueError(f"n_splits must be an even number >= 2, got {n_splits}")
+    if metric not in ("sharpe", "mean"):
+        raise ValueError(f"metric must be 'sharpe' or 'mean', got {metric!r}")
+    a = align_returns(returns_matrix)
+    notes = "; ".join(a.notes) or None
+    n, t = a.matrix.shape if a.matrix.size else (a.matrix.shape[0], 0)
+    empty = np.empty(0)
+
+    def fail(why: str) -> PBOResult:
+        return PBOResult(None, empty, 0, "; ".join(filter(None, [why, notes])), n, t)
+
+    if n < 2:
+        return fail(f"{n} trial(s) with daily returns; PBO needs at least 2")
+    need = n_splits * (2 if metric == "sharpe" and n_splits < 4 else 1)  # >= 2 days per half for a std
+    if t < need:
+        return fail(f"{t} common day(s); PBO with S={n_splits} needs at least {need}")
+    if float(np.ptp(a.matrix, axis=0).max()) == 0.0:
+        return fail("every trial has the same daily returns; no ranking to overfit")
+    block = t // n_splits
+    m = a.matrix[:, t - block * n_splits :]
+    t_used = m.shape[1]
+    sums = m.reshape(n, n_splits, block).sum(axis=2).T  # (S, N)
+    sqs = np.square(m).reshape(n, n_splits, block).sum(axis=2).T
+    tot, tot_sq = sums.sum(axis=0), sqs.sum(axis=0)
+    masks = _partitions(n_splits, np.random.default_rng(PBO_SEED), MAX_PARTITIONS)
+    half_days = block * (n_splits // 2)
+    logits = np.empty(masks.shape[0])
+
+    def score(s: np.ndarray, q: np.ndarray) -> np.ndarray:
+        mean = s / half_days
+        if metric == "mean":
+            return mean
+        var = (q - s * mean) / (half_days - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(var > 1e-300, mean / np.sqrt(np.maximum(var, 1e-300)), 0.0)
+
+    for lo in range(0, masks.shape[0], chunk):
+        w = masks[lo : lo + chunk].astype(np.float64)
+        is_s, is_q = w @ sums, w @ sqs
+        ins = score(is_s, is_q)
+        oos = score(tot - is_s, tot_sq - is_q)
+        best = ins.argmax(axis=1)
+        ref = oos[np.arange(best.size), best][:, None]
+        rank = (oos < ref).sum(axis=1) + ((oos == ref).sum(axis=1) + 1) / 2
+        wbar = rank / (n + 1)
+        logits[lo : lo + best.size] = np.log(wbar / (1 - wbar))
+    pbo = float((logits <= 0).mean())
+    return PBOResult(pbo, logits, int(masks.shape[0]), notes, n, t_used)
+
+
+def wf_degradation(train_sharpes, test_sharpes) -> dict:
+    """Walk-forward in-sample vs out-of-sample agreement over trials (one fold).
+
+    Pairs with a missing (None/NaN) side are ignored. Returns plain floats: n_pairs, spearman (rank
+    correlation of train vs test Sharpe, scipy) and its p-value, best_index (position of the best
+    train Sharpe in the inputs), best_train, best_test, drop (= best_train - best_test), best_test_pct
+    (share of trials the best-in-sample beats out of sample), reason (why something is None).
+    """
+    tr = np.array([np.nan if v is None else v for v in train_sharpes], dtype=np.float64)
+    te = np.array([np.nan if v is None else v for v in test_sharpes], dtype=np.float64)
+    if tr.shape != te.shape:
+        raise ValueError(f"train and test Sharpe lists differ in length: {tr.size} vs {te.size}")
+    ok = np.isfinite(tr) & np.isfinite(te)
+    out: dict = dict(
+        n_pairs=int(ok.sum()),
+        spearman=None,
+        spearman_p=None,
+        best_index=None,
+        best_train=None,
+        best_test=None,
+        drop=None,
+        best_test_pct=None,
+        reason=None,
+    )
+    if ok.sum() == 0:
+        out["reason"] = "no trial with both a train and a test Sharpe"
+        return out
+    idx = np.flatnonzero(ok)
+    b = int(idx[np.argmax(tr[idx])])
+    out.update(
+        best_index=b,
+        best_train=float(tr[b]),
+        best_test=float(te[b]),
+        drop=float(tr[b] - te[b]),
+        best_test_pct=float((te[idx] < te[b]).mean()),
+    )
+    if ok.sum() < 3:
+        out["reason"] = f"{int(ok.sum())} trial(s) with both Sharpes; rank correlation needs at least 3"
+    elif _is_constant(tr[idx]) or _is_constant(te[idx]):
+        out["reason"] = "train or test Sharpe is the same for every trial; no rank correlation"
+    else:
+        res = stats.spearmanr(tr[idx], te[idx])
+        out.update(spearman=float(res.statistic), spearman_p=float(res.pvalue))
+    return out
+
+
+def _summary(v: np.ndarray) -> dict | None:
+    if v.size == 0:
+        return None
+    q = np.quantile(v, [0.0, 0.25, 0.5, 0.75, 1.0])
+    counts, edges = np.histogram(v, bins=20)
+    return dict(
+        mean=float(v.mean()),
+        min=float(q[0]),
+        q25=float(q[1]),
+        median=float(q[2]),
+        q75=float(q[3]),
+        max=float(q[4]),
+        hist_edges=[float(e) for e in edges],
+        hist_counts=[int(c) for c in counts],
+    )
+
+
+def selection_stats(
+    returns_matrix,
+    *,
+    n_tried: int,
+    best_index: int | None = None,
+    n_splits: int = 16,
+    periods_per_year: int = 252,
+) -> dict:
+    """Every per-sweep selection figure as a plain dict of str/int/float/None/list (YAML-safe).
+
+    returns_matrix: trials × days of the trials with daily returns (NaN where missing).
+    n_tried: trials tried, complete, pruned and failed alike (at least the matrix's rows).
+    best_index: row of the selected trial; default the best Sharpe among aligned trials.
+    Keys: n_tried, n_with_returns, n_aligned, n_days, mean_correlation, n_effective (n_tried deflated
+    by the mean correlation), sharpe_variance (per period, across aligned trials), expected_max_sharpe
+    (annualised, of n_effective null trials), best_index, best_sharpe (annualised), best_psr, dsr,
+    pbo, pbo_partitions, pbo_logits (summary with a 20-bin histogram), reasons (key -> one line).
+    """
+    m = np.asarray(returns_matrix, dtype=np.float64)
+    if m.ndim == 1:
+        m = m[None, :]
+    ann = math.sqrt(periods_per_year)
+    reasons: dict[str, str] = {}
+    a = align_returns(m)
+    n_rows = int(m.shape[0]) if m.size else 0
+    n_al = int(a.matrix.shape[0])
+    t = int(a.matrix.shape[1]) if n_al else 0
+    if a.notes:
+        reasons["aligned"] = "; ".join(a.notes)
+    n_tried_eff = max(int(n_tried), n_rows)
+    if n_tried < n_rows:
+        reasons["n_tried"] = f"n_tried={n_tried} below the {n_rows} trials with returns; using {n_rows}"
+    out: dict = dict(
+        n_tried=n_tried_eff,
+        n_with_returns=n_rows,
+        n_aligned=n_al,
+        n_days=t,
+        mean_correlation=None,
+        n_effective=None,
+        sharpe_variance=None,
+        expected_max_sharpe=None,
+        best_index=None,
+        best_sharpe=None,
+        best_psr=None,
+        dsr=None,
+        pbo=None,
+        pbo_partitions=0,
+        pbo_logits=None,
+        reasons=reasons,
+    )
+    if n_tried_eff < 1:
+        reasons["n_effective"] = "no trial tried"
+        return out
+    rho = _mean_correlation(a.matrix) if n_al >= 2 and t >= 2 else None
+    out["mean_correlation"] = rho
+    out["n_effective"] = _n_eff(float(n_tried_eff), rho)
+    if rho is None and n_tried_eff > 1:
+        reasons["n_effective"] = (
+            "correlation undefined (fewer than 2 non-constant trials or 2 common days); n_effective = n_tried"
+        )
+    srs = _row_sharpes(a.matrix) if n_al and t >= 2 else np.empty(0)
+    var = float(srs.var(ddof=1)) if srs.size >= 2 else None
+    out["sharpe_variance"] = var
+    if var is None:
+        reasons["expected_max_sharpe"] = "fewer than 2 trials with a Sharpe; no spread to deflate by"
+    else:
+        out["expected_max_sharpe"] = ann * expected_max_sharpe(out["n_effective"], var)
+    if best_index is None and srs.size:
+        best_index = int(a.trials[int(np.argmax(srs))])
+    if best_index is None:
+        reasons["dsr"] = "no trial with at least 2 common daily returns"
+    else:
+        out["best_index"] = int(best_index)
+        st = sharpe_stats(m[best_index], periods_per_year=periods_per_year)
+        out["best_sharpe"], out["best_psr"] = st.sharpe, st.psr
+        if st.sharpe is None:
+            reasons["dsr"] = f"best trial: {st.reason}"
+        elif var is None:
+            reasons["dsr"] = reasons["expected_max_sharpe"]
+        else:
+            out["dsr"] = deflated_sharpe(m[best_index], n_trials=out["n_effective"], sharpe_variance=var)
+    res = pbo_cscv(a.matrix if n_al else m, n_splits=n_splits)
+    out["pbo"], out["pbo_partitions"] = res.pbo, res.n_partitions
+    out["pbo_logits"] = _summary(res.logits)
+    if res.pbo is None:
+        reasons["pbo"] = res.reason or "not computed"
+    return out
