@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from hft.reduce import honest
 from hft.reduce.honest import (
     align_returns,
     deflated_sharpe,
@@ -236,11 +237,21 @@ def test_pbo_matches_brute_force_cscv():
     assert (res.n_trials, res.n_days, res.reason) == (7, 42, None)
 
 
-def test_pbo_samples_symmetric_pairs_when_huge():
-    rng = np.random.default_rng(8)
-    res = pbo_cscv(rng.normal(size=(20, 400)), n_splits=16)
-    assert res.n_partitions == 4000 < math.comb(16, 8)
-    assert res.logits.shape == (4000,) and np.isfinite(res.logits).all()
+def test_pbo_samples_symmetric_pairs_when_huge(monkeypatch):
+    """Over the PBO_CELLS budget, a random subset of splits in complementary pairs stands in for
+    all C(S, S/2), and gives nearly the same PBO."""
+    m = np.random.default_rng(8).normal(size=(20, 400))
+    exact = pbo_cscv(m, n_splits=16)
+    assert exact.n_partitions == math.comb(16, 8)
+    monkeypatch.setattr(honest, "PBO_CELLS", 1000)
+    sampled = pbo_cscv(m, n_splits=16)
+    assert sampled.n_partitions == honest.PBO_MIN_PARTITIONS == 1000
+    assert np.isfinite(sampled.logits).all()
+    assert sampled.pbo == pytest.approx(exact.pbo, abs=0.05)
+    masks = honest._partitions(16, np.random.default_rng(0), 1000)
+    rows = {tuple(r) for r in masks.tolist()}
+    assert len(rows) == 1000 and (masks.sum(axis=1) == 8).all()
+    assert all(tuple(not v for v in r) in rows for r in rows)  # every split's mirror is there
 
 
 @pytest.mark.parametrize(
