@@ -16,8 +16,9 @@ Conventions
   first (`align_returns`): days no trial has are dropped; trials lacking any day that at least half
   of the trials have are dropped; the remaining days are those every kept trial has. What was
   dropped is named in the results' reasons, never silently.
-- Bad input (one trial, one day, constant returns, all NaN, n_trials < 1) gives None plus a one-line
-  reason, never an exception or a NaN.
+- Bad data (one trial, one day, constant returns, all NaN, n_trials < 1) gives None plus a one-line
+  reason, never an exception or a NaN. Caller errors (odd `n_splits`, train and test lists of
+  different lengths, a non-finite `n_trials`) raise ValueError.
 
 References: Lo (2002) "The Statistics of Sharpe Ratios"; Mertens (2002) standard error under
 non-normal i.i.d. returns; Bailey & López de Prado (2012) "The Sharpe Ratio Efficient Frontier"
@@ -485,10 +486,21 @@ def selection_stats(
     returns_matrix: trials × days of the trials with daily returns (NaN where missing).
     n_tried: trials tried, complete, pruned and failed alike (at least the matrix's rows).
     best_index: row of the selected trial; default the best Sharpe among aligned trials.
-    Keys: n_tried, n_with_returns, n_aligned, n_days, mean_correlation, n_effective (n_tried deflated
-    by the mean correlation), sharpe_variance (per period, across aligned trials), expected_max_sharpe
-    (annualised, of n_effective null trials), best_index, best_sharpe (annualised), best_psr, dsr,
-    pbo, pbo_partitions, pbo_logits (summary with a 20-bin histogram), reasons (key -> one line).
+
+    Keys (None where not computable, with the reason under `reasons[key]`):
+    n_tried: max(n_tried, rows of the matrix).
+    n_with_returns: rows of the matrix (trials with a returns row, possibly all NaN).
+    n_aligned, n_days: trials and common days left after `align_returns`.
+    mean_correlation: average pairwise correlation of the aligned trials' daily returns.
+    n_effective: n_tried / (1 + (n_tried-1) mean_correlation), clipped to [1, n_tried].
+    sharpe_variance: variance (ddof=1) of the aligned trials' per-period Sharpe ratios.
+    expected_max_sharpe: annualised E[max Sharpe] of n_effective zero-edge trials.
+    best_index: row of the selected trial (given, or the best aligned Sharpe).
+    best_sharpe, best_psr: its annualised Sharpe and PSR vs 0 over its own finite days.
+    dsr: its Deflated Sharpe Ratio against expected_max_sharpe.
+    pbo, pbo_partitions: Probability of Backtest Overfitting by CSCV and the splits evaluated.
+    pbo_logits: mean, min, q25, median, q75, max and a 20-bin histogram (hist_edges, hist_counts).
+    reasons: key -> one line saying why it is None, or what alignment dropped ("aligned").
     """
     m = np.asarray(returns_matrix, dtype=np.float64)
     if m.ndim == 1:
@@ -543,6 +555,8 @@ def selection_stats(
         best_index = int(a.trials[int(np.argmax(srs))])
     if best_index is None:
         reasons["dsr"] = "no trial with at least 2 common daily returns"
+    elif not 0 <= best_index < n_rows:
+        reasons["dsr"] = f"best_index {best_index} is not one of the {n_rows} trials with returns"
     else:
         out["best_index"] = int(best_index)
         st = sharpe_stats(m[best_index], periods_per_year=periods_per_year)

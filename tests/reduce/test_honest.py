@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from scipy import stats
 
 from hft.reduce import honest
@@ -318,6 +319,9 @@ def test_selection_stats_counts_untried_and_explicit_best():
     assert s["best_sharpe"] == pytest.approx(sharpe_stats(m[5]).sharpe)
     assert "1 trial(s) without any daily return" in s["reasons"]["aligned"]
     assert s["n_effective"] == pytest.approx(45, rel=0.2)
+    assert yaml.safe_load(yaml.safe_dump(s)) == s  # goes into sweep.yaml as is
+    out_of_range = selection_stats(m, n_tried=45, best_index=30)
+    assert out_of_range["dsr"] is None and "best_index 30" in out_of_range["reasons"]["dsr"]
 
 
 @pytest.mark.parametrize(
