@@ -48,6 +48,7 @@ __all__ = [
     "probabilistic_sharpe",
     "selection_stats",
     "sharpe_stats",
+    "stack_returns",
     "wf_degradation",
 ]
 
@@ -247,6 +248,33 @@ def deflated_sharpe(best_daily_returns, *, n_trials: float, sharpe_variance: flo
     mean, std, skew, kurt = mom
     sr0 = expected_max_sharpe(n_trials, sharpe_variance)
     return probabilistic_sharpe(mean / std, int(x.size), skew, kurt, sr0)
+
+
+def stack_returns(days, returns) -> tuple[np.ndarray, np.ndarray]:
+    """Trials' daily returns on their own days -> (trials × union-of-days matrix, sorted days).
+
+    `days[i]` and `returns[i]` are trial i's days (datetime64[D], dates as ISO strings, or ints)
+    and returns; a day a trial lacks is NaN. A trial listing a day twice raises ValueError.
+    """
+    if len(days) != len(returns):
+        raise ValueError(f"days and returns list different numbers of trials: {len(days)} vs {len(returns)}")
+    ds = [np.asarray(d) for d in days]
+    ds = [d.astype("datetime64[D]") if d.dtype.kind in "UOSM" else d for d in ds]
+    if not ds:
+        return np.empty((0, 0)), np.empty(0)
+    cols = np.unique(np.concatenate([d for d in ds if d.size] or [np.empty(0)]))
+    m = np.full((len(ds), cols.size), np.nan)
+    for i, (d, r) in enumerate(zip(ds, returns, strict=True)):
+        r = np.asarray(r, dtype=np.float64)
+        if r.shape != d.shape:
+            raise ValueError(f"trial {i}: {d.size} days but {r.size} returns")
+        if not d.size:
+            continue
+        j = np.searchsorted(cols, d)
+        if np.unique(j).size != j.size:
+            raise ValueError(f"trial {i} lists a day more than once; one return per day expected")
+        m[i, j] = r
+    return m, cols
 
 
 def align_returns(returns_matrix) -> Aligned:

@@ -24,6 +24,7 @@ from hft.reduce.honest import (
     probabilistic_sharpe,
     selection_stats,
     sharpe_stats,
+    stack_returns,
     wf_degradation,
 )
 
@@ -206,6 +207,22 @@ def test_align_drops_and_says_what():
     assert "1 trial(s) without any daily return" in text
     assert "2 trial(s) missing days most trials have" in text
     assert "1 day(s) not shared" in text
+
+
+def test_stack_returns_puts_each_trial_on_the_union_of_days():
+    m, days = stack_returns(
+        [["2024-03-04", "2024-03-05", "2024-03-07"], ["2024-03-05", "2024-03-06"], []],
+        [[0.1, 0.2, 0.3], [0.5, 0.6], []],
+    )
+    assert [str(d) for d in days] == ["2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07"]
+    expected = np.array(
+        [[0.1, 0.2, np.nan, 0.3], [np.nan, 0.5, 0.6, np.nan], [np.nan] * 4],
+    )
+    np.testing.assert_array_equal(m, expected)
+    with pytest.raises(ValueError, match="trial 0 lists a day more than once"):
+        stack_returns([[3, 3]], [[0.1, 0.2]])
+    with pytest.raises(ValueError, match="trial 0: 2 days but 1 returns"):
+        stack_returns([[3, 4]], [[0.1]])
 
 
 # --- PBO ------------------------------------------------------------------------------------------
