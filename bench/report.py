@@ -62,7 +62,7 @@ def measure_honest(trials: int, days: int) -> dict:
     rng = np.random.default_rng(trials + days)
     m = rng.normal(0.0, 0.01, (trials, days))  # zero-edge trials, what a sweep mostly is
     m[::97, :3] = np.nan  # some trials lack the first days (dropped by alignment, as in real sweeps)
-    with PeakPSS(interval=0.02) as mem:
+    with PeakPSS(interval=0.05) as mem:
         c0, t0 = time.process_time(), time.perf_counter()
         sel = selection_stats(m, n_tried=trials + trials // 10)
         t1 = time.perf_counter()
