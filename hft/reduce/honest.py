@@ -343,7 +343,8 @@ def effective_trials(returns_matrix) -> float:
 
     rho is the average pairwise correlation of the trials' daily returns (after `align_returns`;
     constant trials excluded from rho). Identical trials give 1, uncorrelated ones N. Negative
-    average correlation is clipped to N. 1.0 when fewer than 2 trials or days remain.
+    average correlation is clipped to N; so is an undefined one (fewer than 2 non-constant trials
+    or 2 common days), the cautious side for deflating. 1.0 when no trial remains.
     """
     a = align_returns(returns_matrix)
     n = a.matrix.shape[0]
@@ -356,10 +357,11 @@ def _partitions(s: int, rng: np.random.Generator, cap: int) -> np.ndarray:
     total = int(comb(s, half, exact=True))
     if total <= cap:
         idx = list(combinations(range(s), half))
-    else:  # splits holding block 0 index the complementary pairs; sample those, add mirrors
-        firsts = [c for c in combinations(range(1, s), half - 1)]
-        pick = rng.choice(len(firsts), size=cap // 2, replace=False)
-        idx = [(0, *firsts[i]) for i in sorted(pick)]
+    else:  # splits holding block 0 index the complementary pairs: draw distinct ones, add mirrors
+        chosen: set[tuple[int, ...]] = set()
+        while len(chosen) < cap // 2:  # cap // 2 < total / 2 pairs, so this ends (rarely repeats)
+            chosen.add((0, *sorted(int(b) for b in rng.choice(np.arange(1, s), half - 1, replace=False))))
+        idx = sorted(chosen)
         idx += [tuple(sorted(set(range(s)) - set(c))) for c in idx]
     mask = np.zeros((len(idx), s), dtype=bool)
     for r, c in enumerate(idx):
