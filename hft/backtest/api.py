@@ -15,14 +15,23 @@ import yaml
 import hft
 from hft.backtest import artifacts as A
 from hft.backtest.config import RunConfig, load_config
-from hft.backtest.metrics import METRIC_NOTE, compute_metrics
+from hft.backtest.metrics import METRIC_NOTE, compute_metrics, daily_series
 from hft.backtest.params import get_strategy
 from hft.engine import Run, exec_params
 from hft.errors import ConfigError, StoreError
 from hft.store.fs import Store, open_store
+from hft.store.results import params_json
 from hft.store.ticks import iter_tick_batches, partition_parts
 
-__all__ = ["PreparedRun", "RunOutcome", "data_fingerprint", "prepare_run", "record_run", "run_backtest"]
+__all__ = [
+    "PreparedRun",
+    "RunOutcome",
+    "data_fingerprint",
+    "prepare_run",
+    "record_run",
+    "result_row",
+    "run_backtest",
+]
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,7 @@ class RunOutcome:
     folder: str  # URL of the run folder
     summary: dict[str, Any]
     computed: bool  # False when an identical finished run was reused
+    row: dict[str, Any] | None = None  # the result row (hft.store.results), when computed
 
 
 def _ms_of_day(t) -> int:
@@ -159,10 +169,43 @@ def prepare_run(
     return PreparedRun(config, params, ep, st, fingerprint, list(days), resolved, run_id)
 
 
-def record_run(prep: PreparedRun, res: Any, wall: float, tags: dict[str, Any] | None = None) -> RunOutcome:
-    """Metrics and the run folder for an engine `RunResult` computed by the caller (e.g. a sweep actor)."""
+def result_row(
+    prep: PreparedRun, metrics: dict[str, Any], daily: tuple[list, list[float]], wall: float, tags
+) -> dict[str, Any]:
+    """The run's row in the one result schema (hft.store.results): summary.parquet and sweep parts."""
+    config, data = prep.config, prep.config.data
+    params = prep.resolved["strategy"]["params"]
+    tags = dict(tags or {})
+    return {
+        "run_id": prep.run_id,
+        "group": config.run_group,
+        "strategy": config.strategy.name,
+        "symbol": data.symbol,
+        "start": data.start,
+        "end": data.end,
+        "fingerprint": prep.fingerprint,
+        "params": params_json(params),
+        # typed `param_<name>` columns so reports can group and filter by parameter without parsing
+        **{f"param_{k}": v for k, v in params.items()},
+        **metrics,
+        **{k: v for k, v in tags.items() if k not in {"run_id", "group"}},
+        "phase": tags.get("phase") or "run",
+        "status": "complete",
+        "error": None,
+        "wall_time_s": wall,
+        "daily_dates": daily[0],
+        "daily_returns": daily[1],
+    }
+
+
+def record_run(
+    prep: PreparedRun, res: Any, wall: float, tags: dict[str, Any] | None = None, *, folder: bool = True
+) -> RunOutcome:
+    """Metrics, result row and (unless `folder` is False) the run folder for an engine `RunResult`
+    computed by the caller (e.g. a sweep actor)."""
     config, st, data = prep.config, prep.store, prep.config.data
-    metrics = compute_metrics(res.trades, res.marks, res.acct, config.execution.capital)
+    capital = config.execution.capital
+    metrics = compute_metrics(res.trades, res.marks, res.acct, capital)
     summary = {
         "run_id": prep.run_id,
         "group": config.run_group,
@@ -183,27 +226,14 @@ def record_run(prep: PreparedRun, res: Any, wall: float, tags: dict[str, Any] | 
         "config": prep.resolved,
         "tags": dict(tags or {}),
     }
-    row = {
-        "run_id": prep.run_id,
-        "group": config.run_group,
-        "strategy": config.strategy.name,
-        "symbol": data.symbol,
-        "start": data.start,
-        "end": data.end,
-        "fingerprint": prep.fingerprint,
-        "params": A.dump_yaml(prep.resolved["strategy"]["params"]).strip(),
-        # typed `param_<name>` columns so reports can group and filter by parameter without parsing
-        **{f"param_{k}": v for k, v in prep.resolved["strategy"]["params"].items()},
-        **metrics,
-        **{k: v for k, v in (tags or {}).items() if k not in {"run_id", "group"}},
-        "wall_time_s": wall,
-    }
-    folder = prep.folder
-    st.write_bytes(A.parquet_bytes(A.trades_table(res.trades)), *folder, A.TRADES_FILE)
-    st.write_bytes(A.parquet_bytes(A.equity_table(res.marks)), *folder, A.EQUITY_FILE)
-    st.write_bytes(A.parquet_bytes(A.summary_table(row)), *folder, A.SUMMARY_PARQUET)
-    st.write_bytes(A.yaml_bytes(summary), *folder, A.SUMMARY_YAML)
-    return RunOutcome(prep.run_id, st.uri(*folder), summary, computed=True)
+    row = result_row(prep, metrics, daily_series(res.marks, capital), wall, tags)
+    where = prep.folder
+    if folder:
+        st.write_bytes(A.parquet_bytes(A.trades_table(res.trades)), *where, A.TRADES_FILE)
+        st.write_bytes(A.parquet_bytes(A.equity_table(res.marks)), *where, A.EQUITY_FILE)
+        st.write_bytes(A.parquet_bytes(A.summary_table(row)), *where, A.SUMMARY_PARQUET)
+        st.write_bytes(A.yaml_bytes(summary), *where, A.SUMMARY_YAML)
+    return RunOutcome(prep.run_id, st.uri(*where), summary, computed=True, row=row)
 
 
 def run_backtest(

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from hft.engine import EXIT_REASONS
+from hft.store.results import rows_table
 
 __all__ = [
     "TRADES_FILE",
@@ -74,7 +75,8 @@ def equity_table(marks: np.ndarray) -> pa.Table:
 
 
 def summary_table(row: dict[str, Any]) -> pa.Table:
-    return pa.Table.from_pylist([row])
+    """A run's one-row `summary.parquet`, in the result row schema of hft.store.results."""
+    return rows_table([row])
 
 
 def parquet_bytes(table: pa.Table) -> bytes:

@@ -4,6 +4,10 @@ Sharpe = mean(r) / std(r, ddof=1) * sqrt(252) and Sortino = mean(r) / sqrt(mean(
 sqrt(252), with r the returns between consecutive UTC-day closes (the first against starting
 capital), over days that had ticks. Calmar = annualised return (compounded over 252 days a year)
 / max drawdown fraction. Drawdowns come from the engine, which tracks them at every tick.
+
+Next to Sharpe: its standard error and 95 % interval under non-normal returns (Lo 2002 / Mertens
+2002, from the skewness and kurtosis of r; annualised like Sharpe), the Probabilistic Sharpe Ratio
+against 0 and `n_days` = len(r), the number of daily returns behind every ratio (hft.reduce.honest).
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import math
 import numpy as np
 
 from hft.engine import enums as E
+from hft.reduce.honest import sharpe_stats
 
-__all__ = ["ANNUALISATION", "compute_metrics", "daily_returns"]
+__all__ = ["ANNUALISATION", "compute_metrics", "daily_returns", "daily_series"]
 
 ANNUALISATION = 252
 METRIC_NOTE = "Sharpe/Sortino/Calmar: UTC-day returns, annualised with 252 days (sqrt(252))"
@@ -24,6 +29,30 @@ def daily_returns(marks: np.ndarray, capital: float) -> np.ndarray:
     closes = marks["equity"][marks["day_close"] == 1]
     prev = np.concatenate([[capital], closes[:-1]])
     return closes / prev - 1.0
+
+
+def daily_series(marks: np.ndarray, capital: float) -> tuple[list, list[float]]:
+    """(UTC dates, returns) of the day closes: the series behind every daily ratio."""
+    close = marks["day_close"] == 1
+    days = (marks["ts"][close] // 86_400_000).astype("datetime64[D]").astype(object)
+    return list(days), [float(x) for x in daily_returns(marks, capital)]
+
+
+def sharpe_uncertainty(r: np.ndarray) -> dict:
+    """Sharpe's standard error, 95 % interval and PSR(0), annualised like Sharpe (None when undefined)."""
+    ss = sharpe_stats(r)
+    k = math.sqrt(ANNUALISATION)
+
+    def ann(x):
+        return _finite(x * k) if x is not None else None
+
+    return {
+        "sharpe_se": ann(ss.se),
+        "sharpe_lo": ann(ss.lo),
+        "sharpe_hi": ann(ss.hi),
+        "psr": _finite(ss.psr) if ss.psr is not None else None,
+        "n_days": int(r.size),
+    }
 
 
 def _finite(x: float) -> float | None:
@@ -59,6 +88,7 @@ def compute_metrics(trades: np.ndarray, marks: np.ndarray, acct: np.ndarray, cap
         "total_return": total_return,
         "final_equity": equity,
         "sharpe": sharpe,
+        **sharpe_uncertainty(r),
         "sortino": sortino,
         "max_drawdown": float(acct[E.A_MAX_DD]),
         "max_drawdown_frac": dd_frac,

@@ -9,6 +9,11 @@ through the engine's `BatchRun` (all trials advanced together chunk by chunk). W
 steps it one UTC day at a time (`begin`, then `advance`): after each day the actor returns every live
 trial's objective so far, and the driver answers with the trials Optuna pruned, which stop there.
 The class is plain Python (tests use it directly); `hft.sweep.pool` wraps it as a Ray actor.
+
+Results: at the end of each batch the actor writes one row per trial (complete, pruned or failed,
+with its daily returns) as a Parquet part of the sweep's dataset (hft.store.results), named from the
+batch's trial numbers, so a batch retried after a dead actor replaces its part. Each completed
+trial also writes its run folder (trades, equity, summary).
 """
 
 from __future__ import annotations
@@ -25,13 +30,14 @@ import numpy as np
 import yaml
 
 from hft.backtest.api import PreparedRun, data_fingerprint, prepare_run, record_run
-from hft.backtest.artifacts import SUMMARY_YAML
+from hft.backtest.artifacts import SUMMARY_PARQUET, SUMMARY_YAML
 from hft.backtest.config import parse_config
 from hft.backtest.params import get_strategy
 from hft.engine import BatchRun, Run
 from hft.engine import enums as E
 from hft.errors import HftError
 from hft.store.fs import Store, open_store
+from hft.store.results import params_json, write_part
 from hft.store.ticks import iter_tick_batches, partition_parts
 
 __all__ = ["DayCache", "TrialTask", "BatchRequest", "TrialOutcome", "StepReport", "SweepWorker", "step_value"]
@@ -177,6 +183,8 @@ class SweepWorker:
         self._data_ids: dict[tuple, tuple[str, list[str]]] = {}
         self._batch: dict[str, Any] | None = None
         self._twins: list[tuple[int, int]] = []
+        self._rows: dict[int, dict[str, Any]] = {}  # this batch's result rows by trial key
+        self.parts: list[str] = []  # URLs of the parts this worker wrote
         self.trials = 0
         self.node_id = _ray_node_id()  # recorded in every run this worker writes
 
@@ -202,6 +210,7 @@ class SweepWorker:
     def _prepare(self, req: BatchRequest) -> tuple[list[_Live], list[TrialOutcome]]:
         """Validate each trial; identical runs (a sampler repeating itself, a resumed sweep) are reused."""
         live, failed = [], []
+        self._rows = {}
         seen: dict[str, int] = {}
         self._twins: list[tuple[int, int]] = []  # (key, key of the identical trial computed in this batch)
         for task in req.tasks:
@@ -233,6 +242,7 @@ class SweepWorker:
             return None
         if not (isinstance(doc, dict) and doc.get("run_id") == prep.run_id):
             return None
+        self._rows[key] = self._reused_row(prep, doc)
         return TrialOutcome(
             key,
             "complete",
@@ -243,10 +253,94 @@ class SweepWorker:
             reused=True,
         )
 
+    @staticmethod
+    def _reused_row(prep: PreparedRun, doc: dict[str, Any]) -> dict[str, Any]:
+        """The stored row of a finished run (its folder's summary.parquet), else one from its YAML."""
+        import pyarrow.parquet as pq
+
+        try:
+            with prep.store.fs.open(prep.store.path(*prep.folder, SUMMARY_PARQUET), "rb") as fh:
+                rows = pq.read_table(fh).to_pylist()
+            if rows:
+                return rows[0]
+        except (OSError, ValueError):
+            pass
+        d = doc.get("data") or {}
+        params = (doc.get("config") or {}).get("strategy", {}).get("params", {})
+        return {
+            "run_id": prep.run_id,
+            "group": prep.config.run_group,
+            "strategy": prep.config.strategy.name,
+            "symbol": d.get("symbol"),
+            "start": prep.config.data.start,
+            "end": prep.config.data.end,
+            "fingerprint": d.get("fingerprint"),
+            "params": params_json(params),
+            **{f"param_{k}": v for k, v in params.items()},
+            **(doc.get("metrics") or {}),
+            "status": "complete",
+        }
+
+    def _row(self, task: TrialTask, status: str, error: str | None = None) -> dict[str, Any]:
+        """The row of a trial that left no run: its tags, data range and parameters from the task."""
+        cfg = task.config
+        params = dict((cfg.get("strategy") or {}).get("params") or {})
+        data = cfg.get("data") or {}
+        return {
+            "group": cfg.get("group") or (cfg.get("strategy") or {}).get("name"),
+            "strategy": (cfg.get("strategy") or {}).get("name"),
+            "symbol": data.get("symbol"),
+            "start": date.fromisoformat(str(data["start"])) if data.get("start") else None,
+            "end": date.fromisoformat(str(data["end"])) if data.get("end") else None,
+            "params": params_json(params),
+            **{f"param_{k}": v for k, v in params.items()},
+            "status": status,
+            "error": error,
+        }
+
+    def _write_rows(self, req: BatchRequest, outs: list[TrialOutcome], pruned: set[int] = frozenset()):
+        """One part per (store, group, window) of the batch, rows for every task; a write that fails
+        fails the batch's trials with the reason (their results would otherwise be lost unseen)."""
+        by_out = {o.key: o for o in outs}
+        parts: dict[tuple, tuple[Store, list[dict[str, Any]], list[int]]] = {}
+        for task in req.tasks:
+            o = by_out.get(task.key)
+            row = self._rows.get(task.key)
+            if o is None and task.key not in pruned:
+                continue
+            if o is not None and o.status == "complete" and row is not None:
+                row = dict(row)
+            elif o is not None and o.status == "complete":  # no row kept: metrics from the outcome
+                row = {**self._row(task, "complete"), **(o.metrics or {}), "run_id": o.run_id}
+            else:
+                row = self._row(task, "pruned" if o is None else "failed", None if o is None else o.error)
+            trial = task.tags.get("trial", task.key)
+            row.update({k: v for k, v in task.tags.items() if k not in {"run_id", "group"}})
+            row.update(trial=trial, phase=task.tags.get("phase") or "run")
+            if self.node_id:
+                row["node_id"] = self.node_id
+            url = str((task.config.get("data") or {}).get("store"))
+            k = (url, row.get("group"), row.get("fold"), row["phase"])
+            parts.setdefault(k, (self._store(url, req.storage_options), [], []))
+            parts[k][1].append(row)
+            parts[k][2].append(trial)
+        for (_, group, _, _), (st, rows, keys) in parts.items():
+            try:
+                got = write_part(st, str(group), rows, keys)
+            except HftError as exc:
+                for o in outs:
+                    o.status, o.error = "failed", f"result rows not written: {exc}"
+                break
+            if got:
+                self.parts.append(got)
+        self._rows = {}
+
     def _with_twins(self, outs: list[TrialOutcome]) -> list[TrialOutcome]:
         by = {o.key: o for o in outs}
         for key, twin in self._twins:
             o = by.get(twin)
+            if o is not None and twin in self._rows:
+                self._rows[key] = self._rows[twin]
             if o is not None:
                 outs.append(replace(o, key=key, engine_s=0.0, write_s=0.0, reused=True))
             else:
@@ -273,6 +367,7 @@ class SweepWorker:
             out = record_run(lv.prep, res, engine_s, tags)
         except HftError as exc:
             return TrialOutcome(lv.task.key, "failed", error=str(exc))
+        self._rows[lv.task.key] = out.row
         self.trials += 1
         return TrialOutcome(
             lv.task.key,
@@ -294,6 +389,7 @@ class SweepWorker:
         if live:
             report.outcomes += self._run_all(live, report)
         report.outcomes = self._with_twins(report.outcomes)
+        self._write_rows(req, report.outcomes)
         report.busy_s = time.perf_counter() - t0
         return report
 
@@ -367,9 +463,12 @@ class SweepWorker:
                 outs.append(TrialOutcome(lv.task.key, "failed", error=str(exc)))
         days = ok[0].prep.days if ok else []
         self._batch = {"live": ok, "days": days, "next": 0, "metric": req.objective, "spent": {}}
+        self._batch.update(req=req, outs=list(outs), pruned=set())
         rep = StepReport(done=not ok, outcomes=outs, pid=os.getpid())
         if rep.done:
             rep.outcomes = self._with_twins(rep.outcomes)
+            self._write_rows(req, rep.outcomes)
+            self._batch = None
         rep.busy_s = time.perf_counter() - t0
         return rep
 
@@ -382,6 +481,7 @@ class SweepWorker:
             rep.done = True
             return rep
         drop = set(prune or ())
+        b["pruned"] |= drop
         b["live"] = [lv for lv in b["live"] if lv.task.key not in drop]
         spent = b["spent"]
         while b["next"] < len(b["days"]) and b["live"]:
@@ -397,6 +497,7 @@ class SweepWorker:
                     lv.run.feed(ts, bid, ask, where=self._where(lv.prep))
                 except HftError as exc:
                     rep.outcomes.append(TrialOutcome(lv.task.key, "failed", error=str(exc)))
+                    b["outs"].append(rep.outcomes[-1])
                     continue
                 spent[lv.task.key] = spent.get(lv.task.key, 0.0) + time.perf_counter() - t
                 rep.fed_ticks += ts.size
@@ -421,6 +522,8 @@ class SweepWorker:
             rep.done = True
             self._batch = None
             rep.outcomes = self._with_twins(rep.outcomes)
+            seen = {o.key: o for o in [*b["outs"], *rep.outcomes]}
+            self._write_rows(b["req"], list(seen.values()), b["pruned"])
         rep.busy_s = time.perf_counter() - t0
         return rep
 
