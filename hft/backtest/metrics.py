@@ -40,17 +40,16 @@ def daily_series(marks: np.ndarray, capital: float) -> tuple[list, list[float]]:
 
 def sharpe_uncertainty(r: np.ndarray) -> dict:
     """Sharpe's standard error, 95 % interval and PSR(0), annualised like Sharpe (None when undefined)."""
-    ss = sharpe_stats(r)
-    k = math.sqrt(ANNUALISATION)
+    ss = sharpe_stats(r, periods_per_year=ANNUALISATION)
 
-    def ann(x):
-        return _finite(x * k) if x is not None else None
+    def ok(x):
+        return _finite(x) if x is not None else None
 
     return {
-        "sharpe_se": ann(ss.se),
-        "sharpe_lo": ann(ss.lo),
-        "sharpe_hi": ann(ss.hi),
-        "psr": _finite(ss.psr) if ss.psr is not None else None,
+        "sharpe_se": ok(ss.se),
+        "sharpe_lo": ok(ss.lo),
+        "sharpe_hi": ok(ss.hi),
+        "psr": ok(ss.psr),
         "n_days": int(r.size),
     }
 

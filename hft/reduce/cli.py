@@ -29,8 +29,20 @@ def report(
         int, typer.Option(help="Runs in the leaderboard (and with curves, at most 10).", min=1)
     ] = 10,
     by: Annotated[
-        str, typer.Option(help="Metric to rank by (drawdowns and fees: lower is better).")
+        str,
+        typer.Option(
+            help="Metric to rank by (drawdowns and fees: lower is better); also psr, and dsr "
+            "(PSR against the expected best Sharpe of the row's sweep window)."
+        ),
     ] = "sharpe",
+    phase: Annotated[
+        str,
+        typer.Option(help="Only rows of this phase: test (walk-forward out of sample), train, run, or all."),
+    ] = "all",
+    min_days: Annotated[
+        int,
+        typer.Option(help="Ratios from fewer daily returns are flagged and ranked after the rest.", min=1),
+    ] = 20,
     html: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report here.")] = None,
     csv: Annotated[str | None, typer.Option(help="Write every run, ranked, as CSV (path or URL).")] = None,
     parquet: Annotated[str | None, typer.Option(help="Write every run, ranked, as Parquet.")] = None,
@@ -51,6 +63,8 @@ def report(
     from hft.reduce.text import render_text
     from hft.store.fs import parse_storage_options
 
+    if phase not in ("test", "train", "run", "all"):
+        _fail(ConfigError(f"--phase {phase!r}: choose one of test, train, run, all"))
     where = None
     if strategy:
         where = pl.col("strategy") == strategy
@@ -71,6 +85,8 @@ def report(
                 where=where,
                 optuna_storage=storage,
                 study=study,
+                phase=phase,
+                min_days=min_days,
             )
         for w in caught:
             if issubclass(w.category, SkippedArtifactWarning):

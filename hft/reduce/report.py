@@ -13,8 +13,16 @@ import polars as pl
 
 from hft.errors import HftError
 from hft.reduce.curves import RunDetail, load_run
-from hft.reduce.leaderboard import check_metric, compare_strategies, descending_for, runs_table
+from hft.reduce.leaderboard import (
+    DEFAULT_MIN_DAYS,
+    check_metric,
+    compare_strategies,
+    descending_for,
+    rank_runs,
+    runs_table,
+)
 from hft.reduce.scan import RunsScan, SkippedArtifactWarning, scan_runs
+from hft.reduce.selection import DEFAULT_PBO_SPLITS, Selection, selection
 from hft.reduce.sensitivity import explained_variance, heatmap_grid, sensitivity
 from hft.reduce.walkforward import walkforward_summary, walkforward_table
 from hft.store.fs import open_store
@@ -41,17 +49,13 @@ class Report:
     importance: pl.DataFrame | None = None  # param, importance (Optuna)
     importance_study: str | None = None
     notes: list[str] = field(default_factory=list)
+    selection: Selection | None = None  # per-window n_tried, n_effective, DSR, PBO; WF degradation
+    min_days: int = DEFAULT_MIN_DAYS
+    phase: str | None = None  # the --phase filter (None: all)
 
     @property
     def skipped(self) -> dict[str, int]:
         return self.scan.skipped_counts()
-
-
-def _rank(table: pl.DataFrame, by: str, desc: bool) -> pl.DataFrame:
-    ok = pl.col(by).is_not_null() & pl.col(by).cast(pl.Float64).is_finite()
-    ranked = table.filter(ok).sort([by, "run_id"], descending=[desc, False]).with_row_index("rank", offset=1)
-    rest = table.filter(~ok).with_columns(pl.lit(None, pl.UInt32).alias("rank"))
-    return pl.concat([ranked, rest.select(ranked.columns)])
 
 
 def _pick_heatmap(eta2: pl.DataFrame, leader_strategy: str | None) -> tuple[str, str, str] | None:
@@ -75,18 +79,30 @@ def build_report(
     study: str | None = None,
     heatmap: tuple[str, str] | None = None,
     lags: int = 20,
+    phase: str | None = None,
+    min_days: int = DEFAULT_MIN_DAYS,
+    pbo_splits: int = DEFAULT_PBO_SPLITS,
 ) -> Report:
     """Scan every run under `url` and compute everything a report shows.
 
-    Runs the objective `by` cannot rank (null/NaN) are kept in the export but not ranked. `curves`
+    Runs the objective `by` cannot rank (null/NaN, pruned, failed) are kept in the export but not
+    ranked. Every phase is ranked on its own, test first (hft.reduce.leaderboard); `leaderboard`
+    holds the top `top` of each phase. `phase` (test | train | run | all) filters the rows. `curves`
     (default `top`, capped at 10 for plots) is how many leaders get equity and trade analytics.
     """
     scan = scan_runs(url, storage_options, groups=groups)
-    check_metric(scan, by)
+    if phase not in (None, "all"):
+        cond = pl.col("phase") == phase
+        where = cond if where is None else where & cond
+    sel = selection(scan, where=where, n_splits=pbo_splits)
+    if by != "dsr":
+        check_metric(scan, by)
     desc = descending_for(by)
-    table = runs_table(scan, by, where=where)
-    ranked = _rank(table, by, desc)
-    lead = ranked.filter(pl.col("rank").is_not_null()).head(top)
+    table = runs_table(scan, "sharpe" if by == "dsr" else by, where=where)
+    keys = ["group", "phase", "fold", "trial", "run_id"]
+    table = table.join(sel.dsr, on=keys, how="left", nulls_equal=True)
+    ranked = rank_runs(table, by, desc, min_days=min_days)
+    lead = ranked.filter(pl.col("rank").is_not_null() & (pl.col("rank") <= top))
     eta2 = explained_variance(table, by)
     leader_strategy = lead["strategy"][0] if lead.height else None
     grid = None
@@ -107,9 +123,12 @@ def build_report(
         sensitivity=sensitivity(table, by),
         eta2=eta2,
         heatmap=grid,
+        selection=sel,
+        min_days=min_days,
+        phase=phase,
     )
     n_curves = min(top if curves is None else curves, lead.height)
-    folders = _run_folders(scan)
+    folders = scan.run_folders
     for row in lead.head(n_curves).iter_rows(named=True):
         run_url = folders.get((row["group"], row["run_id"]))
         if run_url is not None:
@@ -137,15 +156,6 @@ def _importance(storage: str, study: str | None):
 def _default_storage(scan: RunsScan) -> str | None:
     dbs = [f for f in scan.optuna_files if posixpath.basename(f) == "optuna.db"]
     return f"sqlite:///{dbs[0]}" if len(dbs) == 1 else None
-
-
-def _run_folders(scan: RunsScan) -> dict[tuple[str, str], str]:
-    """(group, run_id) → run folder URL, from the summary paths (no extra listing)."""
-    out = {}
-    for f in scan.summaries:
-        folder = posixpath.dirname(f)
-        out[(posixpath.basename(posixpath.dirname(folder)), posixpath.basename(folder))] = folder
-    return out
 
 
 def export_table(df: pl.DataFrame, target: str, storage_options: dict[str, Any] | None = None) -> str:

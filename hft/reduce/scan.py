@@ -1,9 +1,14 @@
-"""Find the runs under a runs folder and scan their `summary.parquet` files lazily with Polars.
+"""Find the results under a runs folder and scan them lazily with Polars.
 
-One fsspec listing finds every run folder and its commit marker (`summary.yaml`, written last);
-Polars then reads the committed summaries itself (local or object store) with projection and
-filter pushdown. A run whose artifacts are missing, unfinished or unreadable is skipped with a
-`SkippedArtifactWarning` that names the file, and counted; it never sinks the whole report.
+Two sources, one row schema (hft.store.results): sweeps' trial parts
+(`{runs}/{sweep}/trials/**/part-*.parquet`, one row per trial) and single runs' `summary.parquet`
+(one row per run folder, committed by `summary.yaml`, written last). One fsspec listing finds both;
+a run folder whose run id is already a row of its group's parts is not read again, so stores that
+mix old per-trial folders and new parts report every run once. Polars reads the files itself (local
+or object store) with projection and filter pushdown. A file that is missing, unfinished or
+unreadable (a truncated part) is skipped with a `SkippedArtifactWarning` that names it, and counted;
+it never sinks the whole report. Legacy tags are normalised on read: no phase = `run`, the old
+`search` phase = `train` (in-sample).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import polars as pl
 
 from hft.errors import ConfigError, StoreError
 from hft.store.fs import Store, open_store
+from hft.store.results import TRIALS_DIR
 
 __all__ = [
     "RUN_ARTIFACTS",
@@ -67,6 +73,11 @@ METRIC_COLUMNS: dict[str, pl.DataType] = {
     "fees": _F,
     "days": _I,
     "ticks": _I,
+    "sharpe_se": _F,
+    "sharpe_lo": _F,
+    "sharpe_hi": _F,
+    "psr": _F,
+    "n_days": _I,
 }
 # Columns whose type is fixed whatever a file says (a metric that was None everywhere in one run is
 # stored as Parquet `null` there; the fixed type lets every file be read into one frame).
@@ -85,7 +96,14 @@ CORE_SCHEMA: dict[str, pl.DataType] = {
     "trial": _I,
     "fold": _I,
     "phase": pl.String,
+    "node_id": pl.String,
+    "status": pl.String,
+    "error": pl.String,
+    "daily_dates": pl.List(pl.Date),
+    "daily_returns": pl.List(_F),
 }
+#: a trial is the same result wherever it was written (a part, a run folder, a retried batch)
+ROW_KEY = ("group", "phase", "fold", "trial", "run_id")
 _CAST = pl.ScanCastOptions(integer_cast=["upcast", "allow-float"], float_cast="upcast")
 
 
@@ -143,11 +161,13 @@ class RunsScan:
     """The committed runs under a runs folder, what was skipped, and lazy access to summaries."""
 
     store: Store  # rooted at the runs folder
-    summaries: list[str]  # URLs of committed summary.parquet files
+    summaries: list[str]  # URLs of the files read: trial parts, then committed summary.parquet files
     schema: dict[str, pl.DataType]
     walkforward: list[str] = field(default_factory=list)  # URLs of walkforward.parquet files
     optuna_files: list[str] = field(default_factory=list)  # local optuna.db / journal files
     skipped: list[Skipped] = field(default_factory=list)
+    run_folders: dict[tuple[str, str], str] = field(default_factory=dict)  # (group, run_id) → folder URL
+    parts: int = 0  # how many of `summaries` are sweep trial parts
 
     @property
     def url(self) -> str:
@@ -172,6 +192,21 @@ class RunsScan:
         files = list(self.summaries if files is None else files)
         if not files:
             return pl.LazyFrame(schema={**self.schema, SUMMARY_PATH: pl.String})
+        lf = self._scan(files)
+        lf = lf.with_columns(
+            pl.when(pl.col("phase").is_null())
+            .then(pl.lit("run"))
+            .when(pl.col("phase") == "search")
+            .then(pl.lit("train"))
+            .otherwise(pl.col("phase"))
+            .alias("phase"),
+            pl.col("status").fill_null("complete"),
+        )
+        if any(_is_part(f) for f in files):  # a batch retried after a write may repeat a row
+            lf = lf.unique(subset=list(ROW_KEY), keep="first", maintain_order=True)
+        return lf
+
+    def _scan(self, files: list[str]) -> pl.LazyFrame:
         return pl.scan_parquet(
             files,
             schema=self.schema,
@@ -198,7 +233,7 @@ class RunsScan:
                 break  # every file "fails": the query is wrong, not the files
             bad_set = {f for f, _ in bad}
             for f, exc in bad:
-                self.skip(Skipped(f, "unreadable summary.parquet", _first_line(exc)))
+                self.skip(Skipped(f, _unreadable(f), _first_line(exc)))
             self.summaries = [f for f in self.summaries if f not in bad_set]
             try:
                 return query(self.lazy()).collect()
@@ -206,17 +241,26 @@ class RunsScan:
                 first = exc
         raise StoreError(f"cannot scan summaries under {self.url}: {_first_line(first)}") from first
 
-    def _bad_files(self, files: list[str], probe) -> list[tuple[str, BaseException]]:
+    def _bad_files(self, files: list[str], probe, scanner=None) -> list[tuple[str, BaseException]]:
         if not files:
             return []
+        scanner = scanner or self.lazy
         try:
-            probe(self.lazy(files)).collect()
+            probe(scanner(files)).collect()
             return []
         except (pl.exceptions.PolarsError, OSError) as exc:
             if len(files) == 1:
                 return [(files[0], exc)]
         mid = len(files) // 2
-        return self._bad_files(files[:mid], probe) + self._bad_files(files[mid:], probe)
+        return self._bad_files(files[:mid], probe, scanner) + self._bad_files(files[mid:], probe, scanner)
+
+
+def _is_part(url: str) -> bool:
+    return f"/{TRIALS_DIR}/" in url and posixpath.basename(url).startswith("part-")
+
+
+def _unreadable(url: str) -> str:
+    return "unreadable trial part" if _is_part(url) else "unreadable summary.parquet"
 
 
 def _footer_probe(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -272,6 +316,7 @@ def scan_runs(
     folders: dict[str, set[str]] = {}
     walkforward: list[str] = []
     optuna_files: list[str] = []
+    parts: dict[str, list[str]] = {}  # group → its trial parts
     for path in listing:
         path = str(path)
         rel = path[len(root) :].lstrip("/")
@@ -280,21 +325,34 @@ def scan_runs(
             continue  # temp files of in-flight atomic writes
         if groups is not None and rel.split("/", 1)[0] not in set(groups):
             continue
-        if name in RUN_ARTIFACTS:
+        if f"/{TRIALS_DIR}/" in f"/{rel}" and name.startswith("part-") and name.endswith(".parquet"):
+            parts.setdefault(rel.split("/", 1)[0], []).append(st.uri(rel))
+        elif name in RUN_ARTIFACTS:
             folders.setdefault(posixpath.dirname(rel), set()).add(name)
         elif name == WALKFORWARD_FILE:
             walkforward.append(st.uri(rel))
         elif st.is_local and (name.endswith(".db") or name.endswith(".journal") or name.endswith(".log")):
             optuna_files.append(st.uri(rel))
     if groups is not None:
-        known = {rel.split("/", 1)[0] for rel in folders}
+        known = {rel.split("/", 1)[0] for rel in folders} | set(parts)
         missing = sorted(set(groups) - known)
         if missing:
             raise ConfigError(f"--group: no runs for {', '.join(missing)} under {st.uri()}")
     scan = RunsScan(st, [], {}, sorted(walkforward), sorted(optuna_files))
     by_group: dict[str, list[str]] = {}
+    for group in sorted(parts):
+        files = sorted(parts[group])
+        scan.summaries += files
+        by_group[group] = list(files)
+    covered = _part_run_ids(scan)
+    scan.parts = len(scan.summaries)
     for rel in sorted(folders):
         names = folders[rel]
+        group, run_id = posixpath.dirname(rel), posixpath.basename(rel)
+        if SUMMARY_YAML in names:
+            scan.run_folders[(group, run_id)] = st.uri(rel)
+        if (group, run_id) in covered:
+            continue  # this run is a row of its sweep's parts
         if SUMMARY_YAML not in names:
             scan.skip(Skipped(st.uri(rel), "unfinished run", "no summary.yaml commit marker"))
         elif SUMMARY_PARQUET not in names:
@@ -302,7 +360,7 @@ def scan_runs(
         else:
             f = st.uri(rel, SUMMARY_PARQUET)
             scan.summaries.append(f)
-            by_group.setdefault(posixpath.dirname(rel), []).append(f)
+            by_group.setdefault(group, []).append(f)
     opts = scan.storage_options
     schema: dict[str, pl.DataType] = {}
     for files in by_group.values():
@@ -315,8 +373,48 @@ def scan_runs(
     return scan
 
 
+def _part_run_ids(scan: RunsScan) -> set[tuple[str, str]]:
+    """(group, run_id) of every row in the parts found so far; unreadable parts are skipped, named."""
+    if not scan.summaries:
+        return set()
+
+    def query(lf: pl.LazyFrame) -> pl.LazyFrame:
+        return lf.select("group", "run_id").drop_nulls()
+
+    files = list(scan.summaries)
+    opts = scan.storage_options
+    schema = {"group": pl.String, "run_id": pl.String}
+
+    def ids(fs: list[str]) -> pl.LazyFrame:
+        return pl.scan_parquet(
+            fs,
+            schema=schema,
+            missing_columns="insert",
+            extra_columns="ignore",
+            storage_options=opts,
+            glob=False,
+            hive_partitioning=False,
+        )
+
+    try:
+        df = query(ids(files)).collect()
+    except (pl.exceptions.PolarsError, OSError):
+        bad = dict(scan._bad_files(files, _footer_probe, ids))
+        bad |= dict(scan._bad_files([f for f in files if f not in bad], query, ids))
+        for f, exc in bad.items():
+            scan.skip(Skipped(f, _unreadable(f), _first_line(exc)))
+        scan.summaries = [f for f in files if f not in bad]
+        df = query(ids(scan.summaries)).collect() if scan.summaries else pl.DataFrame(schema=schema)
+    return set(zip(df["group"].to_list(), df["run_id"].to_list(), strict=True))
+
+
 def with_run_url(df: pl.DataFrame | pl.LazyFrame):
-    """Replace the file column by the run folder URL."""
-    return df.with_columns(pl.col(SUMMARY_PATH).str.replace(r"/summary\.parquet$", "").alias(RUN_URL)).drop(
-        SUMMARY_PATH
+    """Replace the file column by the run folder URL (for a part's row: `{sweep folder}/{run_id}`)."""
+    path = pl.col(SUMMARY_PATH)
+    part = path.str.contains(f"/{TRIALS_DIR}/", literal=True)
+    folder = (
+        pl.when(part)
+        .then(pl.concat_str(path.str.replace(f"/{TRIALS_DIR}/.*$", ""), pl.lit("/"), pl.col("run_id")))
+        .otherwise(path.str.replace(r"/summary\.parquet$", ""))
     )
+    return df.with_columns(folder.alias(RUN_URL)).drop(SUMMARY_PATH)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from hft.reduce.leaderboard import leaderboard_sections
 from hft.reduce.report import Report
+from hft.reduce.selection import degradation_frame, selection_frame
 
 __all__ = ["render_text"]
 
@@ -32,27 +34,15 @@ def render_text(report: Report) -> str:
     if report.skipped:
         out.append("skipped: " + ", ".join(f"{k}={v}" for k, v in sorted(report.skipped.items())))
     out.extend(report.notes)
-    cols = [
-        c
-        for c in (
-            "rank",
-            "run_id",
-            "group",
-            "strategy",
-            by,
-            "net_pnl",
-            "sharpe",
-            "max_drawdown_frac",
-            "trades",
-            "win_rate",
-            "params",
-        )
-        if c in report.leaderboard.columns
-    ]
-    lead = report.leaderboard.select(list(dict.fromkeys(cols)))
-    if "params" in lead.columns:
-        lead = lead.with_columns(pl.col("params").str.replace_all("\n", ", "))
-    out += ["", "Leaderboard", _t(lead), "", "Strategies", _t(report.strategies)]
+    for title, part in leaderboard_sections(report.leaderboard, by):
+        out += ["", title, _t(part)]
+    if report.selection is not None and report.selection.windows:
+        out += ["", "Selection statistics per sweep window (n_tried counts pruned and failed trials)"]
+        out += [_t(selection_frame(report.selection))]
+    if report.selection is not None and report.selection.degradation:
+        out += ["", "Walk-forward degradation per fold (train vs test Sharpe)"]
+        out += [_t(degradation_frame(report.selection))]
+    out += ["", "Strategies", _t(report.strategies)]
     if not report.eta2.is_empty():
         out += ["", f"Parameter sensitivity of {by} (η² = share of variance explained)", _t(report.eta2)]
         out += [_t(report.sensitivity, rows=60)]

@@ -15,12 +15,14 @@ __all__ = ["sweep", "print_result"]
 
 def print_result(res, echo=typer.echo) -> None:
     """Leaderboard, walk-forward table and where everything was written."""
-    from hft.sweep.leaderboard import format_leaderboard, format_walkforward
+    from hft.sweep.leaderboard import format_leaderboard, format_selection, format_walkforward
 
     spec, s = res.spec, res.stats
     echo(format_leaderboard(spec, res.leaderboard))
     if res.walkforward:
         echo(format_walkforward(spec, res.walkforward, res.aggregate or {}))
+    if res.selection:
+        echo(format_selection(res.selection))
     counts = {k: sum(w.counts[k] for _, w in res.windows) for k in ("complete", "pruned", "failed")}
     echo(
         f"sweep {spec.name}: {counts['complete']} complete, {counts['pruned']} pruned, "
@@ -30,6 +32,7 @@ def print_result(res, echo=typer.echo) -> None:
         + (f"; re-ran {len(res.interrupted)} interrupted trial(s)" if res.interrupted else "")
         + ")"
     )
+    echo(f"  trials:  {res.folder}/trials/ (one Parquet part per batch: params, metrics, daily returns)")
     echo(f"  runs:    {res.folder}/<run_id>/ (trades, equity, summary)")
     if res.walkforward_path:
         echo(f"  folds:   {res.walkforward_path}")

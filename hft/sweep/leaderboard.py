@@ -1,42 +1,55 @@
-"""The leaderboard: best trials by objective with their parameters and key metrics, as text."""
+"""The sweep's leaderboard, read back from its result rows (one lazy scan of its trial parts).
+
+Rows come from hft.reduce.leaderboard, so they say what they rank: out-of-sample (walk-forward
+test) rows first and ranked on their own, then in-sample trials; each with phase, fold, date window
+and n_days; ratios from fewer than `min_days` daily returns are flagged and ranked last. With
+several objectives the Pareto front of each study comes first within its phase (`pareto` True).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
 from hft.sweep.spec import SweepSpec
 
-__all__ = ["leaderboard_rows", "format_leaderboard", "format_walkforward", "KEY_METRICS"]
+__all__ = ["leaderboard_rows", "format_leaderboard", "format_walkforward", "format_selection", "KEY_METRICS"]
 
-KEY_METRICS = ("sharpe", "net_pnl", "total_return", "max_drawdown_frac", "trades", "win_rate")
+KEY_METRICS = ("sharpe", "psr", "net_pnl", "total_return", "max_drawdown_frac", "trades")
 
 
-def leaderboard_rows(spec: SweepSpec, studies: list[tuple[int | None, optuna.Study]], top: int) -> list[dict]:
-    """Completed trials of every (fold, study), best first by the first objective.
+def leaderboard_rows(
+    spec: SweepSpec,
+    runs_url: str,
+    studies: list[tuple[int | None, optuna.Study]],
+    top: int,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    min_days: int = 20,
+) -> list[dict]:
+    """The best `top` rows of each phase of the sweep, by its first objective."""
+    from hft.reduce.leaderboard import leaderboard
+    from hft.reduce.scan import scan_runs
 
-    With several objectives the Pareto front of each study comes first (`pareto` True).
-    """
+    obj = spec.objectives[0]
+    scan = scan_runs(runs_url, storage_options, groups=[spec.name])
+    df = leaderboard(scan, by=obj.metric, top=top, descending=obj.direction == "maximize", min_days=min_days)
+    front = {(f, t.number) for f, st in studies for t in st.best_trials} if spec.multi else set()
     rows = []
-    for fold, study in studies:
-        front = {t.number for t in study.best_trials} if spec.multi else set()
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            rows.append(
-                {
-                    "fold": fold,
-                    "trial": t.number,
-                    "values": list(t.values),
-                    "params": dict(t.params),
-                    "metrics": t.user_attrs.get("metrics") or {},
-                    "run_id": (t.user_attrs.get("run") or {}).get("run_id"),
-                    "pareto": t.number in front,
-                }
-            )
-    sign = -1.0 if spec.objectives[0].direction == "maximize" else 1.0
-    rows.sort(key=lambda r: (not r["pareto"], sign * r["values"][0]))
-    return rows[:top]
+    for r in df.iter_rows(named=True):
+        fold = r.get("fold")
+        rows.append(
+            {
+                **r,
+                "values": [r.get(o.metric) for o in spec.objectives],
+                "params": {k: r.get(f"param_{k}") for k in spec.space},
+                "pareto": r.get("phase") == "train" and (fold, r.get("trial")) in front,
+            }
+        )
+    order = {"test": 0, "run": 1, "train": 2}
+    rows.sort(key=lambda r: (order.get(r.get("phase"), 3), not r["pareto"]))
+    return rows
 
 
 def _fmt(v: Any) -> str:
@@ -54,27 +67,82 @@ def _table(headers: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def format_leaderboard(spec: SweepSpec, rows: list[dict]) -> str:
+_TITLES = {
+    "test": "out-of-sample (walk-forward test windows)",
+    "run": "single runs",
+    "train": "in-sample (trials on their training window)",
+}
+
+
+def format_leaderboard(spec: SweepSpec, rows: list[dict], min_days: int = 20) -> str:
+    """One table per phase, out-of-sample first; `!` marks a ratio from fewer than min_days days."""
     objs = [f"{o.metric}{'↑' if o.direction == 'maximize' else '↓'}" for o in spec.objectives]
     extra = [m for m in KEY_METRICS if m not in {o.metric for o in spec.objectives}]
-    headers = ["#", "fold", "trial", *(["pareto"] if spec.multi else []), *objs, *extra, "params", "run"]
-    body = []
-    for i, r in enumerate(rows, 1):
-        params = " ".join(f"{k}={_fmt(v)}" for k, v in r["params"].items())
-        body.append(
-            [
-                str(i),
-                "-" if r["fold"] is None else str(r["fold"]),
-                str(r["trial"]),
-                *(["*" if r["pareto"] else ""] if spec.multi else []),
-                *(_fmt(v) for v in r["values"]),
-                *(_fmt(r["metrics"].get(m)) for m in extra),
-                params,
-                r["run_id"] or "",
-            ]
+    headers = [
+        "#",
+        "phase",
+        "fold",
+        "trial",
+        "window",
+        "n_days",
+        *(["pareto"] if spec.multi else []),
+        *objs,
+        *extra,
+        "params",
+        "run",
+    ]
+    out = [f"leaderboard {spec.name} ({spec.strategy.name} {spec.data.symbol}), top {spec.top} per phase"]
+    for phase in ("test", "run", "train"):
+        part = [r for r in rows if r.get("phase") == phase]
+        if not part:
+            continue
+        body = []
+        for r in part:
+            params = " ".join(f"{k}={_fmt(v)}" for k, v in r["params"].items())
+            few = "!" if r.get("few_days") else ""
+            body.append(
+                [
+                    str(r.get("rank")),
+                    phase,
+                    "-" if r.get("fold") is None else str(r["fold"]),
+                    _fmt(r.get("trial")),
+                    f"{r.get('start')}..{r.get('end')}",
+                    _fmt(r.get("n_days")) + few,
+                    *(["*" if r["pareto"] else ""] if spec.multi else []),
+                    *(_fmt(v) for v in r["values"]),
+                    *(_fmt(r.get(m)) for m in extra),
+                    params,
+                    r.get("run_id") or "",
+                ]
+            )
+        out += ["", _TITLES[phase], _table(headers, body)]
+    if any(r.get("few_days") for r in rows):
+        out.append(
+            f"! ratio from fewer than {min_days} daily returns: ranked after the rest, do not trust it"
         )
-    title = f"leaderboard {spec.name} ({spec.strategy.name} {spec.data.symbol}), top {len(rows)}"
-    return title + "\n" + _table(headers, body)
+    return "\n".join(out)
+
+
+def format_selection(selection: dict) -> str:
+    """The sweep's selection statistics (sweep.yaml `selection`) as text."""
+    lines = ["selection statistics (how much of the best is luck)"]
+    for w in selection.get("windows", []):
+        where = w["phase"] + ("" if w.get("fold") is None else f" fold {w['fold']}")
+        lines.append(
+            f"  {where} {w.get('start')}..{w.get('end')}: tried {_fmt(w.get('n_tried'))}, "
+            f"effective {_fmt(w.get('n_effective'))}, E[max Sharpe | no skill] "
+            f"{_fmt(w.get('expected_max_sharpe'))}, best trial {_fmt(w.get('best_trial'))} Sharpe "
+            f"{_fmt(w.get('best_sharpe'))} DSR {_fmt(w.get('dsr'))}, PBO {_fmt(w.get('pbo'))}"
+        )
+        for k, why in (w.get("reasons") or {}).items():
+            lines.append(f"      {k}: n/a or adjusted: {why}")
+    for d in selection.get("walkforward_degradation", []):
+        lines.append(
+            f"  fold {d['fold']} train→test: best trial {_fmt(d.get('best_trial'))} Sharpe "
+            f"{_fmt(d.get('best_train'))} → {_fmt(d.get('best_test'))} (drop {_fmt(d.get('drop'))}), "
+            f"rank correlation {_fmt(d.get('spearman'))}" + (f" ({d['reason']})" if d.get("reason") else "")
+        )
+    return "\n".join(lines)
 
 
 def format_walkforward(spec: SweepSpec, rows: list[dict], agg: dict) -> str:

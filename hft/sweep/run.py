@@ -1,9 +1,11 @@
 """`run_sweep` and `run_configs`: a spec (or plain run configs) through the actor pool, end to end.
 
-Writes, under `{store}/runs/{sweep}/`: one run folder per completed trial (and per walk-forward test
-run), `walkforward.parquet` (see hft.sweep.walkforward), and `sweep.yaml` (spec, storage, counts,
-best trials, the walk-forward aggregate). The Optuna study lives in the storage (default
-`optuna.db` in that folder).
+Writes, under `{store}/runs/{sweep}/`: the trial rows as Parquet parts in `trials/` (one per batch,
+hft.store.results), one run folder per completed trial (and per walk-forward test run),
+`walkforward.parquet` (see hft.sweep.walkforward), and `sweep.yaml` (spec, storage, counts, best
+trials, the walk-forward aggregate, and the selection statistics computed from the parts: n_tried,
+n_effective, expected max Sharpe, DSR, PBO, walk-forward degradation). The Optuna study lives in the
+storage (default `optuna.db` in that folder).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class SweepResult:
     walkforward_path: str | None = None
     aggregate: dict[str, Any] | None = None
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
+    selection: dict[str, Any] = field(default_factory=dict)  # see hft.reduce.selection
     interrupted: list[int] = field(default_factory=list)  # trials a killed driver left running
     stats: SweepStats = field(default_factory=SweepStats)
     seconds: float = 0.0
@@ -136,7 +139,7 @@ def run_sweep(
                     store=st.url,
                     storage_options=storage_options,
                     n_trials=n,
-                    tags={"phase": "search"},
+                    tags={"phase": "train"},
                     stats=res.stats,
                     progress=progress,
                     desc=spec.name,
@@ -148,7 +151,10 @@ def run_sweep(
         finally:
             if own_pool:
                 pool.close()
-    res.leaderboard = leaderboard_rows(spec, [(f, w.study) for f, w in res.windows], spec.top)
+    studies = [(f, w.study) for f, w in res.windows]
+    runs = st.uri("runs")
+    res.leaderboard = leaderboard_rows(spec, runs, studies, spec.top, storage_options=storage_options)
+    res.selection = _selection(spec, runs, storage_options, res)
     res.seconds = time.perf_counter() - t0
     res.summary_path = _write_summary(st, spec, res)
     return res
@@ -195,6 +201,23 @@ def _walk_forward(
     res.aggregate = aggregate(res.walkforward)
 
 
+def _selection(spec: SweepSpec, runs: str, storage_options, res: SweepResult) -> dict[str, Any]:
+    """Selection statistics of the sweep's windows from its parts; the study names the selected best
+    and counts the trials tried (complete, pruned, failed)."""
+    from hft.reduce.scan import scan_runs
+    from hft.reduce.selection import selection
+
+    best = {
+        (spec.name, "train", f): {
+            "trial": w.best[0].number if w.best else None,
+            "n_tried": sum(w.counts.get(k, 0) for k in ("complete", "pruned", "failed")),
+        }
+        for f, w in res.windows
+    }
+    scan = scan_runs(runs, storage_options, groups=[spec.name])
+    return selection(scan, n_splits=spec.pbo_splits, best=best).for_group(spec.name)
+
+
 def _write_summary(st: Store, spec: SweepSpec, res: SweepResult) -> str:
     doc = {
         "sweep": spec.name,
@@ -213,6 +236,8 @@ def _write_summary(st: Store, spec: SweepSpec, res: SweepResult) -> str:
         "walkforward": {"file": res.walkforward_path, "aggregate": res.aggregate}
         if res.walkforward
         else None,
+        "trials": st.uri("runs", spec.name, "trials"),
+        "selection": res.selection,
         "interrupted_trials_rerun": res.interrupted,
         "spec": spec.model_dump(mode="json"),
     }
@@ -259,7 +284,7 @@ def run_configs(
         if not cfg.data.store:
             raise ConfigError(f"{path}: data.store: no store given (set it in the config or pass --store)")
         d = cfg.data
-        task = TrialTask(i, cfg.model_dump(mode="json"), {"sweep": name}, where=str(path))
+        task = TrialTask(i, cfg.model_dump(mode="json"), {"sweep": name, "phase": "run"}, where=str(path))
         groups.setdefault((cfg.strategy.name, d.store, d.symbol, d.start, d.end), []).append(task)
     reqs = [
         BatchRequest(tasks[j : j + resources.batch], storage_options=storage_options or {})

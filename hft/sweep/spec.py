@@ -210,6 +210,9 @@ class SweepSpec(_Model):
     walk_forward: WalkForward | None = None
     resources: Resources = Resources()
     top: int = Field(default=10, ge=1, le=1000, description="leaderboard rows")
+    pbo_splits: int = Field(
+        default=16, ge=2, le=32, multiple_of=2, description="blocks S of the PBO's CSCV (even)"
+    )
 
     @field_validator("name")
     @classmethod

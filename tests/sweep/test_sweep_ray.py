@@ -50,7 +50,7 @@ def test_tpe_sweep_writes_runs_and_user_attrs_and_reads_days_once(ray_module, we
         twins = {u.number for u in done if u.params == t.params}
         assert summary["tags"]["trial"] in twins
         tags = summary["tags"]
-        expected = {"phase": "search", "sweep": "t_tpe", "trial": tags["trial"], "node_id": tags["node_id"]}
+        expected = {"phase": "train", "sweep": "t_tpe", "trial": tags["trial"], "node_id": tags["node_id"]}
         assert tags == expected
         assert tags["node_id"] in {n["NodeID"] for n in ray.nodes()}  # the Ray node that ran it
     values = [r["values"][0] for r in res.leaderboard]

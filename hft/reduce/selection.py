@@ -1,0 +1,252 @@
+"""Selection statistics per sweep window, from one lazy scan of the result rows' daily returns.
+
+A *window* is the set of rows one choice was made from: same group (sweep), phase, fold and date
+range. For each in-sample window (phase train, and groups of single runs) the trials' daily
+returns form a trials × days matrix that hft.reduce.honest turns into n_tried (every row: complete,
+pruned and failed), n_effective, the expected maximum Sharpe under the null, the DSR of the
+selected best and the PBO by CSCV. Walk-forward sweeps add, per fold, the in-sample vs
+out-of-sample degradation (train Sharpe vs test Sharpe of the trials run on both windows).
+Each row also gets its own `dsr`: its PSR against the expected maximum Sharpe of its window.
+
+Rows without daily returns (runs written before they were stored) are left out of these figures
+with a `SkippedArtifactWarning` that names the window and the count.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from hft.reduce import honest
+from hft.reduce.scan import RunsScan, SkippedArtifactWarning
+
+__all__ = [
+    "DEFAULT_PBO_SPLITS",
+    "WINDOW",
+    "Selection",
+    "degradation_frame",
+    "selection",
+    "selection_frame",
+]
+
+DEFAULT_PBO_SPLITS = 16
+WINDOW = ("group", "phase", "fold", "start", "end")
+_COLS = (*WINDOW, "trial", "run_id", "status", "sharpe", "daily_dates", "daily_returns")
+
+
+class Selection:
+    """What `selection` found: one dict per in-sample window, one per walk-forward fold, and a
+    frame of per-row DSR to join on (group, phase, fold, trial, run_id)."""
+
+    def __init__(self) -> None:
+        self.windows: list[dict[str, Any]] = []
+        self.degradation: list[dict[str, Any]] = []
+        self.dsr: pl.DataFrame = pl.DataFrame(
+            schema={
+                "group": pl.String,
+                "phase": pl.String,
+                "fold": pl.Int64,
+                "trial": pl.Int64,
+                "run_id": pl.String,
+                "dsr": pl.Float64,
+            }
+        )
+
+    def for_group(self, group: str) -> dict[str, Any]:
+        """The YAML-safe figures of one sweep (what `sweep.yaml` stores)."""
+        return {
+            "windows": [w for w in self.windows if w["group"] == group],
+            "walkforward_degradation": [d for d in self.degradation if d["group"] == group],
+        }
+
+
+def _matrix(dates: list, returns: list) -> np.ndarray:
+    """Rows of (dates, returns) lists → trials × days, NaN where a trial has no return that day."""
+    days = sorted({d for ds in dates for d in ds})
+    col = {d: i for i, d in enumerate(days)}
+    m = np.full((len(returns), len(days)), np.nan)
+    for i, (ds, rs) in enumerate(zip(dates, returns, strict=True)):
+        for d, r in zip(ds, rs, strict=True):
+            if r is not None:
+                m[i, col[d]] = r
+    return m
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _window_stats(
+    key: dict[str, Any], rows: pl.DataFrame, n_splits: int, best: dict | None
+) -> tuple[dict, pl.DataFrame]:
+    """One window's selection figures and its rows' DSR."""
+    n_tried = max(rows.height, int((best or {}).get("n_tried") or 0))
+    usable = rows.filter((pl.col("status") == "complete") & pl.col("daily_returns").list.len().gt(0))
+    complete = rows.filter(pl.col("status") == "complete").height
+    missing = complete - usable.height
+    where = f"{key['group']} {key['phase']}" + ("" if key["fold"] is None else f" fold {key['fold']}")
+    if missing:
+        warnings.warn(
+            f"skipped {missing} run(s) of {where} from the selection statistics: no daily returns "
+            "(written before hft stored them; rerun to include them)",
+            SkippedArtifactWarning,
+            stacklevel=3,
+        )
+    out: dict[str, Any] = {
+        **{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in key.items()},
+        "n_rows": n_tried,
+        "n_without_returns": missing,
+    }
+    dsr_rows = usable.select("group", "phase", "fold", "trial", "run_id").with_columns(
+        pl.lit(None, pl.Float64).alias("dsr")
+    )
+    if usable.height == 0:
+        out.update(n_tried=n_tried, reasons={"all": "no complete trial with daily returns"})
+        return out, dsr_rows
+    m = _matrix(usable["daily_dates"].to_list(), usable["daily_returns"].to_list())
+    best_index = None
+    if best is not None:
+        idx = usable.with_row_index("_i").filter(
+            (pl.col("trial") == best.get("trial")) if best.get("trial") is not None else pl.lit(False)
+        )
+        best_index = int(idx["_i"][0]) if idx.height else None
+    stats = honest.selection_stats(m, n_tried=n_tried, best_index=best_index, n_splits=n_splits)
+    bi = stats.get("best_index")
+    if bi is not None:
+        out["best_trial"] = _plain(usable["trial"][bi])
+        out["best_run_id"] = usable["run_id"][bi]
+    out.update({k: _plain(v) for k, v in stats.items() if k not in ("pbo_logits",)})
+    logits = stats.get("pbo_logits")
+    out["pbo_logits"] = {k: _plain(v) for k, v in logits.items()} if logits else None
+    var = stats.get("sharpe_variance")
+    n_eff = stats.get("n_effective") or 1.0
+    dsr = [
+        honest.deflated_sharpe(m[i], n_trials=float(n_eff), sharpe_variance=float(var or 0.0))
+        for i in range(m.shape[0])
+    ]
+    return out, dsr_rows.with_columns(pl.Series("dsr", dsr, pl.Float64))
+
+
+def selection(
+    scan: RunsScan,
+    *,
+    where: pl.Expr | None = None,
+    n_splits: int = DEFAULT_PBO_SPLITS,
+    best: dict[tuple, dict] | None = None,
+) -> Selection:
+    """Selection statistics of every window under `scan` (see the module docstring).
+
+    `best` maps (group, phase, fold) to {"trial": n, "n_tried": k} when the caller knows the selected
+    trial and how many trials the study tried (the sweep's study; a trial lost with its actor has
+    no row); otherwise the window's best Sharpe is the selection and its rows count as tried.
+    """
+    cols = [c for c in _COLS if c in scan.schema]
+
+    def query(lf: pl.LazyFrame) -> pl.LazyFrame:
+        return (lf.filter(where) if where is not None else lf).select(cols)
+
+    rows = scan.collect(query)
+    out = Selection()
+    if rows.is_empty():
+        return out
+    parts = rows.partition_by(list(WINDOW), as_dict=True, maintain_order=True)
+    frames = []
+    for values, df in parts.items():
+        key = dict(zip(WINDOW, values, strict=True))
+        choice = (best or {}).get((key["group"], key["phase"], key["fold"]))
+        if key["phase"] == "test":  # one selected trial per fold: its DSR is its PSR (no selection)
+            frames.append(_single_dsr(df))
+            continue
+        stats, dsr = _window_stats(key, df, n_splits, choice)
+        out.windows.append(stats)
+        frames.append(dsr)
+    out.windows.sort(key=lambda w: (w["group"], w["phase"], -1 if w["fold"] is None else w["fold"]))
+    out.dsr = pl.concat(frames, how="vertical_relaxed") if frames else out.dsr
+    out.degradation = _degradation(rows)
+    return out
+
+
+def _single_dsr(df: pl.DataFrame) -> pl.DataFrame:
+    ok = df.filter((pl.col("status") == "complete") & pl.col("daily_returns").is_not_null())
+    vals = [
+        honest.deflated_sharpe(np.asarray(r, float), n_trials=1.0, sharpe_variance=0.0)
+        for r in ok["daily_returns"].to_list()
+    ]
+    return ok.select("group", "phase", "fold", "trial", "run_id").with_columns(
+        pl.Series("dsr", vals, pl.Float64)
+    )
+
+
+def _degradation(rows: pl.DataFrame) -> list[dict[str, Any]]:
+    """Per walk-forward fold: train vs test Sharpe of the trials run on both windows."""
+    test = rows.filter((pl.col("phase") == "test") & (pl.col("status") == "complete"))
+    out = []
+    for (group, fold), t in test.partition_by(["group", "fold"], as_dict=True, maintain_order=True).items():
+        train = rows.filter(
+            (pl.col("group") == group) & (pl.col("phase") == "train") & (pl.col("fold") == fold)
+        ).filter(pl.col("status") == "complete")
+        by_trial = dict(zip(t["trial"].to_list(), t["sharpe"].to_list(), strict=True))
+        trials = train["trial"].to_list()
+        res = honest.wf_degradation(train["sharpe"].to_list(), [by_trial.get(k) for k in trials])
+        res = {k: _plain(v) for k, v in res.items()}
+        if res.get("best_index") is not None:
+            res["best_trial"] = _plain(trials[res.pop("best_index")])
+        else:
+            res.pop("best_index", None)
+        out.append({"group": group, "fold": _plain(fold), "train_trials": len(trials), **res})
+    out.sort(key=lambda d: (d["group"], d["fold"]))
+    return out
+
+
+def selection_frame(sel: Selection) -> pl.DataFrame:
+    """One row per in-sample window: what was tried and how much of its best is selection luck."""
+    cols = (
+        "group",
+        "phase",
+        "fold",
+        "start",
+        "end",
+        "n_tried",
+        "n_effective",
+        "n_days",
+        "expected_max_sharpe",
+        "best_trial",
+        "best_sharpe",
+        "dsr",
+        "pbo",
+        "pbo_partitions",
+    )
+    rows = [{c: w.get(c) for c in cols} | {"notes": _notes(w)} for w in sel.windows]
+    return pl.DataFrame(
+        rows, schema_overrides={"fold": pl.Int64, "best_trial": pl.Int64}, infer_schema_length=None
+    )
+
+
+def degradation_frame(sel: Selection) -> pl.DataFrame:
+    """One row per walk-forward fold: train vs test Sharpe agreement and the best trial's drop."""
+    cols = (
+        "group",
+        "fold",
+        "train_trials",
+        "n_pairs",
+        "spearman",
+        "best_trial",
+        "best_train",
+        "best_test",
+        "drop",
+    )
+    rows = [{c: d.get(c) for c in cols} | {"notes": d.get("reason") or ""} for d in sel.degradation]
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def _notes(w: dict[str, Any]) -> str:
+    reasons = w.get("reasons") or {}
+    return "; ".join(f"{k}: {v}" for k, v in reasons.items())
