@@ -117,17 +117,19 @@ def leaderboard_query(
     where: pl.Expr | None = None,
     min_days: int = DEFAULT_MIN_DAYS,
 ) -> Query:
-    """Top `top` runs by `by` (test phase first, few-days ratios last); ties broken by run_id."""
+    """Top `top` runs by `by` (test phase first, then rows `by` ranks, few-days ratios after the
+    rest, unrankable rows last); ties broken by run_id."""
     desc = descending_for(by) if descending is None else descending
     cols = list(dict.fromkeys([*columns, by, "days", "params", SUMMARY_PATH]))
 
     def query(lf: pl.LazyFrame) -> pl.LazyFrame:
         if where is not None:
             lf = lf.filter(where)
-        lf = lf.filter(_ranked(by)).select(cols).with_columns(_context(by, min_days))
+        lf = lf.select(cols).with_columns(*_context(by, min_days), (~_ranked(by)).alias("_unranked"))
         key = pl.col(by).cast(pl.Float64)
-        return lf.with_columns((-key if desc else key).alias("_key")).bottom_k(
-            top, by=["_phase_order", "few_days", "_key", "run_id"]
+        key = pl.when(key.is_finite()).then(-key if desc else key)
+        return lf.with_columns(key.alias("_key")).bottom_k(
+            top, by=["_phase_order", "_unranked", "few_days", "_key", "run_id"]
         )
 
     return query
@@ -143,15 +145,16 @@ def leaderboard(
     min_days: int = DEFAULT_MIN_DAYS,
 ) -> pl.DataFrame:
     """The best `top` runs by `by` with each run's folder URL: out-of-sample (test) rows first,
-    `rank` counting within each phase (see the module docstring)."""
+    `rank` counting within each phase, null for rows `by` cannot rank (see the module docstring)."""
     check_metric(scan, by)
     if top < 1:
         raise ConfigError(f"--top {top}: must be at least 1")
     desc = descending_for(by) if descending is None else descending
     df = scan.collect(leaderboard_query(by, top, descending=desc, where=where, min_days=min_days))
-    df = df.sort(["_phase_order", "few_days", "_key", "run_id"]).drop("_phase_order", "_key", "days")
-    rank = pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over("phase")
-    return with_run_url(df).with_columns(rank.alias("rank")).select("rank", pl.exclude("rank"))
+    df = df.sort(["_phase_order", "_unranked", "few_days", "_key", "run_id"], nulls_last=True)
+    rank = pl.when(~pl.col("_unranked")).then((~pl.col("_unranked")).cum_sum().over("phase")).cast(pl.UInt32)
+    df = df.with_columns(rank.alias("rank")).drop("_phase_order", "_key", "_unranked", "days")
+    return with_run_url(df).select("rank", pl.exclude("rank"))
 
 
 def runs_table(scan: RunsScan, by: str, *, where: pl.Expr | None = None) -> pl.DataFrame:

@@ -102,9 +102,11 @@ def build_report(
     keys = ["group", "phase", "fold", "trial", "run_id"]
     table = table.join(sel.dsr, on=keys, how="left", nulls_equal=True)
     ranked = rank_runs(table, by, desc, min_days=min_days)
-    lead = ranked.filter(pl.col("rank").is_not_null() & (pl.col("rank") <= top))
+    # the top of each phase; rows `by` cannot rank (a 1-day test window's Sharpe) still show, last
+    lead = ranked.group_by("phase", maintain_order=True).head(top)
     eta2 = explained_variance(table, by)
-    leader_strategy = lead["strategy"][0] if lead.height else None
+    ranked_lead = lead.filter(pl.col("rank").is_not_null())
+    leader_strategy = ranked_lead["strategy"][0] if ranked_lead.height else None
     grid = None
     choice = (
         (leader_strategy, *heatmap) if heatmap and leader_strategy else _pick_heatmap(eta2, leader_strategy)
@@ -129,7 +131,7 @@ def build_report(
     )
     n_curves = min(top if curves is None else curves, lead.height)
     folders = scan.run_folders
-    for row in lead.head(n_curves).iter_rows(named=True):
+    for row in ranked_lead.head(n_curves).iter_rows(named=True):
         run_url = folders.get((row["group"], row["run_id"]))
         if run_url is not None:
             report.details.append(load_run(scan, row["run_id"], run_url, lags=lags))

@@ -8,9 +8,11 @@ several objectives the Pareto front of each study comes first within its phase (
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import optuna
+import yaml
 
 from hft.sweep.spec import SweepSpec
 
@@ -43,13 +45,22 @@ def leaderboard_rows(
             {
                 **r,
                 "values": [r.get(o.metric) for o in spec.objectives],
-                "params": {k: r.get(f"param_{k}") for k in spec.space},
+                "params": {k: _params(r.get("params")).get(k) for k in spec.space},
                 "pareto": r.get("phase") == "train" and (fold, r.get("trial")) in front,
             }
         )
     order = {"test": 0, "run": 1, "train": 2}
     rows.sort(key=lambda r: (order.get(r.get("phase"), 3), not r["pareto"]))
     return rows
+
+
+def _params(text: str | None) -> dict:
+    """A row's parameters: single-line JSON (old runs: YAML)."""
+    try:
+        got = json.loads(text or "{}")
+    except ValueError:
+        got = yaml.safe_load(text)
+    return got if isinstance(got, dict) else {}
 
 
 def _fmt(v: Any) -> str:
@@ -102,7 +113,7 @@ def format_leaderboard(spec: SweepSpec, rows: list[dict], min_days: int = 20) ->
             few = "!" if r.get("few_days") else ""
             body.append(
                 [
-                    str(r.get("rank")),
+                    _fmt(r.get("rank")) if r.get("rank") is not None else "-",
                     phase,
                     "-" if r.get("fold") is None else str(r["fold"]),
                     _fmt(r.get("trial")),
