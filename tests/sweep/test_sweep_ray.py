@@ -85,6 +85,56 @@ def test_walk_forward_scores_the_train_winner_on_the_next_days(ray_module, week_
     assert res.aggregate["folds_ok"] == 2
 
 
+def test_walk_forward_report_heads_with_out_of_sample_and_prints_selection_statistics(
+    ray_module, week_store, tmp_path
+):
+    import polars as pl
+    import typer
+    from typer.testing import CliRunner
+
+    from hft.reduce.cli import report
+    from hft.sweep.cli import print_result
+
+    raw = spec_dict(week_store, "t_wfrep", n_trials=6, walk_forward={"train_days": 3, "test_days": 1})
+    res = run_sweep(parse_spec(raw), **_quiet())
+    printed: list[str] = []
+    print_result(res, echo=printed.append)
+    text = "\n".join(printed)
+    assert text.index("out-of-sample (walk-forward test windows)") < text.index("in-sample (trials")
+    assert "DSR" in text and "PBO" in text and "tried 6" in text
+    doc = yaml.safe_load(Path(res.summary_path).read_text())
+    windows = doc["selection"]["windows"]
+    assert [(w["fold"], w["n_tried"]) for w in windows] == [(0, 6), (1, 6)]
+    assert all(w["pbo"] is None and "pbo" in w["reasons"] for w in windows)  # 3 days < S=16: n/a, why
+    assert len(doc["selection"]["walkforward_degradation"]) == 2
+
+    app = typer.Typer()
+    app.command()(report)
+    runner = CliRunner()
+    csv = tmp_path / "runs.csv"
+    out = runner.invoke(app, [f"{week_store}/runs", "--group", "t_wfrep", "--top", "20", "--csv", str(csv)])
+    assert out.exit_code == 0, out.output
+    body = out.output
+    assert body.index("Out-of-sample: walk-forward test windows") < body.index("In-sample: sweep trials")
+    assert "Selection statistics per sweep window" in body and "expected_max_sharpe" in body
+    assert "dsr" in body and "pbo" in body and "Walk-forward degradation per fold" in body
+    table = pl.read_csv(csv)
+    assert table.height == 12 + 2 and csv.read_text().count("\n") == table.height + 1  # no newline in a cell
+    assert {"phase", "fold", "window", "n_days", "param_fast", "param_slow", "sharpe_se", "psr"} <= set(
+        table.columns
+    )
+    assert table["phase"].null_count() == 0 and table["n_days"].null_count() == 0
+    assert table.filter(pl.col("phase") == "test")["n_days"].to_list() == [1, 1]
+    assert table["phase"].to_list()[:2] == ["test", "test"]  # out of sample first in the export too
+    only = runner.invoke(app, [f"{week_store}/runs", "--group", "t_wfrep", "--phase", "train"])
+    assert only.exit_code == 0 and "Out-of-sample" not in only.output and "In-sample" in only.output
+    for by in ("dsr", "psr"):
+        got = runner.invoke(app, [f"{week_store}/runs", "--group", "t_wfrep", "--by", by])
+        assert got.exit_code == 0 and f"ranked by {by}" in got.output, got.output
+    bad = runner.invoke(app, [f"{week_store}/runs", "--phase", "oos"])
+    assert bad.exit_code == 2 and "--phase 'oos'" in bad.output
+
+
 def test_pruning_saves_work_where_most_of_the_space_is_bad(ray_module, week_store):
     # heavy fees: fast EMAs trade constantly and lose from the first day
     over = {
@@ -158,7 +208,7 @@ def test_plain_run_configs_run_across_the_pool_from_the_cli(ray_module, week_sto
     out = CliRunner().invoke(app, [str(folder), "--quiet"])
     assert out.exit_code == 0, out.output
     assert "2 of 2 config(s) ran" in out.output
-    runs = [p for p in os.listdir(f"{week_store}/runs/t_cfgs")]
+    runs = [p for p in os.listdir(f"{week_store}/runs/t_cfgs") if p != "trials"]
     assert len(runs) == 2
     bad = CliRunner().invoke(app, [str(folder / "c0.yaml"), "--n-trials", "3"])
     assert bad.exit_code == 2 and "--n-trials" in bad.output

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -105,3 +109,36 @@ def test_an_identical_finished_run_is_reused_not_recomputed(week_store):
     again = worker.run(BatchRequest(_tasks(spec, week_store, PARAMS[:1])))
     assert again.outcomes[0].reused and again.fed_ticks == 0 and worker.stats()["reads"] == 0
     assert again.outcomes[0].metrics == first.outcomes[0].metrics
+
+
+def test_a_batch_writes_one_part_with_every_trial_and_a_rerun_replaces_it(week_store):
+    import polars as pl
+
+    spec = parse_spec(spec_dict(week_store, "w_part"))
+    params = [*PARAMS, {"fast": 70, "slow": 20}]  # the last fails validation (fast >= slow)
+    tasks = [
+        TrialTask(t.key + 40, t.config, {**t.tags, "trial": t.key + 40, "phase": "train"})
+        for t in _tasks(spec, week_store, params)
+    ]
+    worker = SweepWorker(cache_mb=64)
+    rep = worker.run(BatchRequest(tasks))
+    assert worker.parts == [f"{week_store}/runs/w_part/trials/part-0000040-0000043.parquet"]
+    worker.run(BatchRequest(tasks))  # the same batch again (a retry after a lost reply)
+    files = sorted(p.name for p in (Path(week_store) / "runs" / "w_part" / "trials").iterdir())
+    assert files == ["part-0000040-0000043.parquet"]
+    df = pl.read_parquet(worker.parts[0]).sort("trial")
+    assert df["trial"].to_list() == [40, 41, 42, 43]
+    assert df["status"].to_list() == ["complete"] * 3 + ["failed"]
+    assert "fast (70) must be < slow (20)" in df["error"][3]
+    assert set(df["phase"]) == {"train"} and set(df["sweep"]) == {"w_part"}
+    cap = spec.execution.capital
+    for o in [o for o in rep.outcomes if o.status == "complete"]:
+        # independent: the day closes of the run folder's equity.parquet
+        eq = pl.read_parquet(Path(o.folder) / "equity.parquet").filter("day_close")
+        closes = eq["equity"].to_numpy()
+        want = closes / np.concatenate([[cap], closes[:-1]]) - 1.0
+        match = df.filter(pl.col("run_id") == o.run_id).row(0, named=True)
+        assert match["daily_returns"] == pytest.approx(list(want), rel=1e-12, abs=1e-15)
+        assert match["daily_dates"] == [t.date() for t in eq["ts"]]
+        assert match["n_days"] == len(want) == o.metrics["n_days"]
+        assert match["params"].count("\n") == 0 and json.loads(match["params"])["fast"] == match["param_fast"]
