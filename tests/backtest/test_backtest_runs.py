@@ -164,3 +164,28 @@ def test_cli_run_prints_the_summary_and_reports_errors(tmp_path, store_copy):
     assert "reused:" in res.output
     res = runner.invoke(app, [str(CONFIGS / "zscore.yaml"), "--store", store_copy, "--start", "2019-13-01"])
     assert res.exit_code == 2 and "--start: '2019-13-01' is not a date" in res.output
+
+
+def test_sharpe_uncertainty_and_daily_returns_are_in_summary_yaml_and_parquet(store_copy):
+    from scipy import stats
+
+    out = run_backtest(CONFIGS / "ema_cross.yaml", store=store_copy)
+    m = yaml.safe_load(Path(out.folder, "summary.yaml").read_text())["metrics"]
+    row = pl.read_parquet(Path(out.folder, "summary.parquet")).row(0, named=True)
+    eq = pl.read_parquet(Path(out.folder, "equity.parquet")).filter("day_close")
+    capital = load_config(CONFIGS / "ema_cross.yaml").execution.capital
+    closes = eq["equity"].to_numpy()
+    r = closes / np.concatenate([[capital], closes[:-1]]) - 1.0
+    assert m["n_days"] == m["days"] == r.size == row["n_days"] >= 2
+    assert row["daily_returns"] == pytest.approx(list(r), rel=1e-12)
+    assert row["daily_dates"] == [t.date() for t in eq["ts"]]
+    assert row["status"] == "complete" and row["phase"] == "run" and "\n" not in row["params"]
+    # Mertens (2002) by hand: se(SR) = sqrt((1 - g3 SR + (g4 - 1)/4 SR^2) / (n - 1)), per day; x sqrt(252)
+    sr = r.mean() / r.std(ddof=1)
+    g3, g4 = stats.skew(r), stats.kurtosis(r, fisher=False)
+    se = np.sqrt((1 - g3 * sr + (g4 - 1) / 4 * sr**2) / (r.size - 1))
+    assert m["sharpe"] == pytest.approx(sr * np.sqrt(252), rel=1e-9)
+    assert m["sharpe_se"] == pytest.approx(se * np.sqrt(252), rel=1e-9) == row["sharpe_se"]
+    assert m["sharpe_lo"] == pytest.approx((sr - 1.959964 * se) * np.sqrt(252), rel=1e-5)
+    assert m["sharpe_hi"] == pytest.approx((sr + 1.959964 * se) * np.sqrt(252), rel=1e-5)
+    assert m["psr"] == pytest.approx(stats.norm.cdf(sr / se), rel=1e-9) == row["psr"]
