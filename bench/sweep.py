@@ -9,7 +9,8 @@ month into each actor's day cache, then --repeat timed EMA-crossover sweeps of -
 (a fresh sweep name each time, so nothing is reused). Prints the median trials/s, aggregate engine
 ticks/s, the scaling ratio, the per-trial cost outside the engine split into sampler (ask), storage
 (tell + user attributes) and Ray (round trips not spent in the actor), a single-process Optuna
-ask/tell baseline for SQLite and journal storage, and the peak total PSS of this process and every
+ask/tell baseline for SQLite and journal storage, the objects (files) each sweep wrote per 1,000
+trials, and the peak total PSS of this process and every
 process it started (Ray's included). `--year` instead synthesises and ingests 2024 (~144 M ticks) and
 reports a 2-actor sweep's time and peak PSS: the year does not fit the actors' day caches
 (`resources.cache_mb`, 512 MB each), so days stream and memory stays bounded.
@@ -151,6 +152,8 @@ def main() -> None:
                     res = run_sweep(spec, pool=pool, storage=url, progress=False, echo=lambda _s: None)
                     wall = time.perf_counter() - t
                     s = res.stats
+                    # objects the sweep wrote (run folders' files, trial parts, sweep.yaml)
+                    objects = sum(len(f) for _, _, f in os.walk(Path(store) / "runs" / spec.name))
                     runs.append(
                         {
                             "trials_s": s.trials / wall,
@@ -162,6 +165,7 @@ def main() -> None:
                             "write_ms": 1000 * s.write_s / s.trials,
                             "read_ms": 1000 * s.read_s / s.trials,
                             "wall": wall,
+                            "objects_per_1000": 1000 * objects / s.trials,
                         }
                     )
                 reads = sum(st["reads"] for st in pool.stats())
@@ -177,7 +181,8 @@ def main() -> None:
                 f"artifacts {med['write_ms']:.1f} ms (actor), cache reads {med['read_ms']:.2f} ms, "
                 f"sampler {med['ask_ms']:.2f} ms, storage {med['tell_ms']:.2f} ms, "
                 f"Ray {med['ray_ms']:.2f} ms "
-                f"(driver); partitions read by the pool: {reads}"
+                f"(driver); partitions read by the pool: {reads}; "
+                f"objects written per 1,000 trials: {med['objects_per_1000']:,.0f}"
             )
         ratio = results[2]["trials_s"] / results[1]["trials_s"]
         print(f"scaling 1 -> 2 actors: {ratio:.2f}x trials/s")
