@@ -23,8 +23,13 @@ _T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z in ms
 _DAY = 86_400_000
 
 
-def synth_run(i: int, group: str, *, seed: int = 0, n_trades: int = 40, n_marks: int = 300) -> dict:
-    """Run `i`: its summary row, trades and equity tables; reproducible from (seed, i)."""
+def synth_run(
+    i: int, group: str, *, seed: int = 0, n_trades: int = 40, n_marks: int = 300, daily: bool = True
+) -> dict:
+    """Run `i`: its summary row, trades and equity tables; reproducible from (seed, i).
+
+    `daily=False` writes the row as runs did before daily returns were stored (no `n_days`,
+    `daily_dates`, `daily_returns`)."""
     rng = np.random.default_rng([seed, i])
     if i % 3 == 2:
         strategy = "zscore"
@@ -83,18 +88,18 @@ def synth_run(i: int, group: str, *, seed: int = 0, n_trades: int = 40, n_marks:
         }
     )
     closes = equity[day_close]
-    daily = closes / np.concatenate([[capital], closes[:-1]]) - 1.0
+    daily_r = closes / np.concatenate([[capital], closes[:-1]]) - 1.0
     peak = np.maximum.accumulate(np.concatenate([[capital], equity]))[1:]
     dd = peak - equity
     net = float(equity[-1] - capital)
     tnet = gross - fees
-    sd = float(np.std(daily, ddof=1))
+    sd = float(np.std(daily_r, ddof=1))
     run_id = f"{seed:04d}{i:012d}"
     metrics: dict[str, Any] = {
         "net_pnl": net,
         "total_return": net / capital,
         "final_equity": float(equity[-1]),
-        "sharpe": float(np.mean(daily) / sd * math.sqrt(252)) if sd > 0 else None,
+        "sharpe": float(np.mean(daily_r) / sd * math.sqrt(252)) if sd > 0 else None,
         "sortino": None,
         "max_drawdown": float(dd.max()),
         "max_drawdown_frac": float((dd / peak).max()),
@@ -107,7 +112,7 @@ def synth_run(i: int, group: str, *, seed: int = 0, n_trades: int = 40, n_marks:
         "avg_holding_s": float(hold.mean() / 1000.0),
         "exposure": 0.5,
         "fees": float(fees.sum()),
-        "days": int(daily.size),
+        "days": int(daily_r.size),
         "ticks": 1_000_000,
     }
     row = {
@@ -123,6 +128,13 @@ def synth_run(i: int, group: str, *, seed: int = 0, n_trades: int = 40, n_marks:
         **metrics,
         "wall_time_s": 0.01,
     }
+    if daily:
+        stamps = ts[day_close] // _DAY
+        row.update(
+            n_days=int(daily_r.size),
+            daily_dates=[date.fromordinal(date(1970, 1, 1).toordinal() + int(d)) for d in stamps],
+            daily_returns=[float(x) for x in daily_r],
+        )
     return {"row": row, "trades": trades, "equity": equity_t}
 
 
@@ -134,13 +146,16 @@ def write_runs(
     seed: int = 0,
     curves: bool = True,
     start: int = 0,
+    daily: bool = True,
 ) -> list[dict[str, Any]]:
     """Write runs `start..start+n` under `st` (the runs folder) as `{group}/{run_id}/`; returns rows."""
     rows: list[dict[str, Any]] = []
     batch: dict[str, bytes] = {}
     for i in range(start, start + n):
         group = f"g{i % groups}"
-        run = synth_run(i, group, seed=seed, n_trades=40 if curves else 1, n_marks=300 if curves else 2)
+        run = synth_run(
+            i, group, seed=seed, n_trades=40 if curves else 1, n_marks=300 if curves else 2, daily=daily
+        )
         row = run["row"]
         folder = (group, row["run_id"])
         if curves:

@@ -77,7 +77,9 @@ def test_a_retried_batch_replaces_its_part_and_rows_never_repeat(any_store):
 
 def test_corrupt_part_is_skipped_by_name_and_mixed_stores_count_each_run_once(any_store):
     st, runs, opts = _runs(any_store)
-    legacy = write_runs(Store(runs, opts), 6, groups=2, seed=2, curves=False)  # old runs: no daily returns
+    legacy = write_runs(
+        Store(runs, opts), 6, groups=2, seed=2, curves=False, daily=False
+    )  # old runs: no daily returns
     g0 = [r for r in legacy if r["group"] == "g0"]
     # sweep g0 resumed with the new code: one of its old trials is also a row of a part
     rows = [dict(_row(k, group="g0"), run_id=g0[0]["run_id"] if k == 0 else f"new{k}") for k in range(4)]
