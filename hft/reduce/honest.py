@@ -335,7 +335,10 @@ def _mean_correlation(m: np.ndarray) -> float | None:
 def _n_eff(n: float, rho: float | None) -> float:
     if rho is None or n <= 1:
         return float(max(n, 1.0))
-    return float(np.clip(n / (1 + (n - 1) * rho), 1.0, n))
+    denom = 1 + (n - 1) * rho
+    if denom <= 0:  # the most negative average correlation possible (-1/(N-1)): N independent bets
+        return float(n)
+    return float(np.clip(n / denom, 1.0, n))
 
 
 def effective_trials(returns_matrix) -> float:
