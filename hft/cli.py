@@ -213,9 +213,10 @@ def demo(
 
 
 def _register_run() -> None:
-    from hft.backtest.cli import run
+    from hft.backtest.cli import rerun, run
 
     app.command("run")(run)
+    app.command("rerun")(rerun)
 
 
 def _register_sweep() -> None:

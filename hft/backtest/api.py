@@ -26,6 +26,7 @@ from hft.store.ticks import iter_tick_batches, partition_parts
 __all__ = [
     "PreparedRun",
     "RunOutcome",
+    "compute_run",
     "data_fingerprint",
     "prepare_run",
     "record_run",
@@ -170,9 +171,17 @@ def prepare_run(
 
 
 def result_row(
-    prep: PreparedRun, metrics: dict[str, Any], daily: tuple[list, list[float]], wall: float, tags
+    prep: PreparedRun,
+    metrics: dict[str, Any],
+    daily: tuple[list, list[float]],
+    wall: float,
+    tags,
+    created: str | None = None,
 ) -> dict[str, Any]:
-    """The run's row in the one result schema (hft.store.results): summary.parquet and sweep parts."""
+    """The run's row in the one result schema (hft.store.results): summary.parquet and sweep parts.
+
+    It carries the resolved config (`config`, one line of JSON) and `created`, so `hft rerun` can
+    rebuild the run's folder byte for byte from the row alone."""
     config, data = prep.config, prep.config.data
     params = prep.resolved["strategy"]["params"]
     tags = dict(tags or {})
@@ -193,23 +202,34 @@ def result_row(
         "status": "complete",
         "error": None,
         "wall_time_s": wall,
+        "created": created,
+        "config": params_json(prep.resolved),
         "daily_dates": daily[0],
         "daily_returns": daily[1],
     }
 
 
 def record_run(
-    prep: PreparedRun, res: Any, wall: float, tags: dict[str, Any] | None = None, *, folder: bool = True
+    prep: PreparedRun,
+    res: Any,
+    wall: float,
+    tags: dict[str, Any] | None = None,
+    *,
+    folder: bool = True,
+    created: str | None = None,
 ) -> RunOutcome:
     """Metrics, result row and (unless `folder` is False) the run folder for an engine `RunResult`
-    computed by the caller (e.g. a sweep actor)."""
+    computed by the caller (e.g. a sweep actor). `created` (default now) is given by `hft rerun`."""
     config, st, data = prep.config, prep.store, prep.config.data
     capital = config.execution.capital
     metrics = compute_metrics(res.trades, res.marks, res.acct, capital)
+    created = created or datetime.now().astimezone().isoformat(timespec="seconds")
+    if tags and not tags.get("phase"):  # a tagged run says its phase (a bare `hft run` has no tags)
+        tags = {**tags, "phase": "run"}
     summary = {
         "run_id": prep.run_id,
         "group": config.run_group,
-        "created": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "created": created,
         "hft_version": hft.__version__,
         "metrics": metrics,
         "metric_note": METRIC_NOTE,
@@ -224,9 +244,9 @@ def record_run(
         },
         "wall_time_s": round(wall, 4),
         "config": prep.resolved,
-        "tags": dict(tags or {}),
+        "tags": dict(sorted((tags or {}).items())),
     }
-    row = result_row(prep, metrics, daily_series(res.marks, capital), wall, tags)
+    row = result_row(prep, metrics, daily_series(res.marks, capital), wall, tags, created)
     where = prep.folder
     if folder:
         st.write_bytes(A.parquet_bytes(A.trades_table(res.trades)), *where, A.TRADES_FILE)
@@ -253,7 +273,7 @@ def run_backtest(
     """
     where = str(config) if not isinstance(config, RunConfig) else "config"
     prep = prepare_run(config, store=store, start=start, end=end, storage_options=storage_options)
-    config, st, data, folder = prep.config, prep.store, prep.config.data, prep.folder
+    st, folder = prep.store, prep.folder
     if not force:
         try:
             done = yaml.safe_load(st.read_bytes(*folder, A.SUMMARY_YAML))
@@ -262,11 +282,17 @@ def run_backtest(
         if isinstance(done, dict) and done.get("run_id") == prep.run_id:
             return RunOutcome(prep.run_id, st.uri(*folder), done, computed=False)
 
+    res, wall = compute_run(prep, where)
+    return record_run(prep, res, wall, tags)
+
+
+def compute_run(prep: PreparedRun, where: str = "config") -> tuple[Any, float]:
+    """Stream the run's ticks from the store through the engine: (RunResult, engine wall seconds)."""
+    config, st, data = prep.config, prep.store, prep.config.data
     spec = get_strategy(config.strategy.name, config.strategy.module, where).spec(prep.params)
     t0 = time.perf_counter()
     run = Run(spec, prep.params.encode(config.execution.size), prep.exec_vector)
     ticks = iter_tick_batches(st, data.symbol, data.start, data.end, ("ts", "bid", "ask"), prefetch=True)
     for batch in ticks:
         run.feed(batch["ts"], batch["bid"], batch["ask"], where=f"{st.uri('ticks')} {data.symbol}")
-    res = run.finish()
-    return record_run(prep, res, time.perf_counter() - t0, tags)
+    return run.finish(), time.perf_counter() - t0

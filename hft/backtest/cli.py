@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from hft.backtest.api import run_backtest
-from hft.cli_common import fail
+from hft.cli_common import StorageOpts, fail
 from hft.errors import ConfigError, HftError
 
-__all__ = ["run", "format_summary"]
+__all__ = ["run", "rerun", "format_summary"]
 
 _ROWS = [
     ("net PnL", "net_pnl", "{:,.2f}"),
@@ -67,6 +67,23 @@ def run(
         fail(exc)
     typer.echo(format_summary(out.summary))
     typer.echo(f"{'computed' if out.computed else 'reused'}: {out.folder}")
+
+
+def rerun(
+    run_id: Annotated[str, typer.Argument(help="run id (a trial's `run_id` in the report or its row)")],
+    store: Annotated[str, typer.Option(help="store URL holding runs/ (local path or s3://bucket/prefix)")],
+    storage_option: StorageOpts = None,
+) -> None:
+    """Rebuild a run's folder (trades, equity, summary) from its result row, as the sweep would have."""
+    from hft.backtest.rerun import rerun as rebuild_run
+    from hft.store.fs import parse_storage_options
+
+    try:
+        out = rebuild_run(run_id, store, parse_storage_options(storage_option))
+    except HftError as exc:
+        fail(exc)
+    typer.echo(format_summary(out.summary))
+    typer.echo(f"rebuilt: {out.folder}")
 
 
 def _day(value: str | None, flag: str) -> date | None:

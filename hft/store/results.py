@@ -4,7 +4,8 @@ A row is one run or trial: ids (`run_id`, `group`, `strategy`, `symbol`, `start`
 `fingerprint`), `params` (single-line JSON) and a typed `param_<name>` column per parameter, every
 metric of hft.backtest.metrics (with the Sharpe standard error, its 95 % interval, PSR and `n_days`,
 the daily returns behind the ratios), tags (`sweep`, `trial`, `fold`, `phase` = train | test | run,
-`node_id`), `status` (complete | pruned | failed) and `error`, and the run's daily returns as
+`node_id`), `status` (complete | pruned | failed) and `error`, `created` and the resolved `config`
+(one line of JSON: what `hft rerun` rebuilds the run folder from), and the run's daily returns as
 `daily_dates` (list<date32>) and `daily_returns` (list<float64>) so selection statistics over
 10,000 trials come from one lazy scan instead of 10,000 equity files.
 
@@ -79,6 +80,8 @@ ROW_TYPES: dict[str, pa.DataType] = {
     "n_days": _I,
     "ticks": _I,
     "wall_time_s": _F,
+    "created": _S,
+    "config": _S,
     "sweep": _S,
     "trial": _I,
     "fold": _I,

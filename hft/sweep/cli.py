@@ -33,7 +33,14 @@ def print_result(res, echo=typer.echo) -> None:
         + ")"
     )
     echo(f"  trials:  {res.folder}/trials/ (one Parquet part per batch: params, metrics, daily returns)")
-    echo(f"  runs:    {res.folder}/<run_id>/ (trades, equity, summary)")
+    if res.artifacts:
+        a = res.artifacts
+        echo(
+            f"  runs:    {res.folder}/<run_id>/ for {a['kept']} kept trial(s) (top {a['top_k']} per "
+            "objective, Pareto front) and the test runs; any other: hft rerun RUN_ID --store …"
+        )
+    else:
+        echo(f"  runs:    {res.folder}/<run_id>/ (trades, equity, summary)")
     if res.walkforward_path:
         echo(f"  folds:   {res.walkforward_path}")
     echo(f"  summary: {res.summary_path}")

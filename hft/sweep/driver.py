@@ -13,7 +13,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -240,7 +240,11 @@ def optimise(
                 TrialTask(tr.number, cfg.model_dump(mode="json"), tt, where=f"{spec.name} trial {tr.number}")
             )
         return BatchRequest(
-            tasks, objective=objective, stepwise=stepwise, storage_options=storage_options or {}
+            tasks,
+            objective=objective,
+            stepwise=stepwise,
+            storage_options=storage_options or {},
+            folders=spec.artifacts_top_k is None,
         )
 
     try:
@@ -269,7 +273,7 @@ def optimise(
                         finish(job.trials.pop(k_), "failed", error=f"{died} (after {job.attempts} attempts)")
                     continue
                 tasks = [t_ for t_ in job.req.tasks if t_.key in job.trials]
-                job.req = BatchRequest(tasks, job.req.objective, job.req.stepwise, job.req.storage_options)
+                job.req = replace(job.req, tasks=tasks)
                 if job.trials:
                     retry.append(job)
                 continue

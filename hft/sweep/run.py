@@ -1,7 +1,8 @@
 """`run_sweep` and `run_configs`: a spec (or plain run configs) through the actor pool, end to end.
 
 Writes, under `{store}/runs/{sweep}/`: the trial rows as Parquet parts in `trials/` (one per batch,
-hft.store.results), one run folder per completed trial (and per walk-forward test run),
+hft.store.results), one run folder per completed trial (with `artifacts_top_k`: per kept trial,
+hft.sweep.keep) and per walk-forward test run,
 `walkforward.parquet` (see hft.sweep.walkforward), and `sweep.yaml` (spec, storage, counts, best
 trials, the walk-forward aggregate, and the selection statistics computed from the parts: n_tried,
 n_effective, expected max Sharpe, DSR, PBO, walk-forward degradation). The Optuna study lives in the
@@ -23,6 +24,7 @@ from hft.backtest.config import load_config
 from hft.errors import ConfigError
 from hft.store.fs import Store, open_store
 from hft.sweep.driver import SweepStats, WindowResult, optimise, run_requests
+from hft.sweep.keep import keep_artifacts
 from hft.sweep.leaderboard import leaderboard_rows
 from hft.sweep.pool import ActorPool, pool_size
 from hft.sweep.spec import Resources, SweepSpec
@@ -47,6 +49,7 @@ class SweepResult:
     aggregate: dict[str, Any] | None = None
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
     selection: dict[str, Any] = field(default_factory=dict)  # see hft.reduce.selection
+    artifacts: dict[str, Any] = field(default_factory=dict)  # run folders kept (hft.sweep.keep)
     interrupted: list[int] = field(default_factory=list)  # trials a killed driver left running
     stats: SweepStats = field(default_factory=SweepStats)
     seconds: float = 0.0
@@ -152,6 +155,7 @@ def run_sweep(
             if own_pool:
                 pool.close()
     studies = [(f, w.study) for f, w in res.windows]
+    res.artifacts = keep_artifacts(spec, st, studies)
     runs = st.uri("runs")
     res.leaderboard = leaderboard_rows(spec, runs, studies, spec.top, storage_options=storage_options)
     res.selection = _selection(spec, runs, storage_options, res)
@@ -238,6 +242,7 @@ def _write_summary(st: Store, spec: SweepSpec, res: SweepResult) -> str:
         else None,
         "trials": st.uri("runs", spec.name, "trials"),
         "selection": res.selection,
+        "artifacts": res.artifacts or {"top_k": None, "kept": "every trial"},
         "interrupted_trials_rerun": res.interrupted,
         "spec": spec.model_dump(mode="json"),
     }

@@ -210,6 +210,12 @@ class SweepSpec(_Model):
     walk_forward: WalkForward | None = None
     resources: Resources = Resources()
     top: int = Field(default=10, ge=1, le=1000, description="leaderboard rows")
+    artifacts_top_k: int | None = Field(
+        default=None,
+        ge=0,
+        description="trades/equity only for the top K trials per objective, the Pareto front and "
+        "walk-forward test runs (others: `hft rerun RUN_ID`); unset: a run folder for every trial",
+    )
     pbo_splits: int = Field(
         default=16, ge=2, le=32, multiple_of=2, description="blocks S of the PBO's CSCV (even)"
     )

@@ -13,7 +13,8 @@ The class is plain Python (tests use it directly); `hft.sweep.pool` wraps it as 
 Results: at the end of each batch the actor writes one row per trial (complete, pruned or failed,
 with its daily returns) as a Parquet part of the sweep's dataset (hft.store.results), named from the
 batch's trial numbers, so a batch retried after a dead actor replaces its part. Each completed
-trial also writes its run folder (trades, equity, summary).
+trial also writes its run folder (trades, equity, summary) unless the request says `folders=False`
+(a spec with `artifacts_top_k`: the sweep keeps folders for its top trials only, hft.sweep.keep).
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class BatchRequest:
     objective: str | None = None  # metric reported per day when stepping
     stepwise: bool = False
     storage_options: dict[str, Any] = field(default_factory=dict)
+    folders: bool = True  # False: result rows only; run folders come later for the trials kept
 
 
 @dataclass
@@ -184,6 +186,7 @@ class SweepWorker:
         self._batch: dict[str, Any] | None = None
         self._twins: list[tuple[int, int]] = []
         self._rows: dict[int, dict[str, Any]] = {}  # this batch's result rows by trial key
+        self._folders = True  # write run folders for this batch (BatchRequest.folders)
         self.parts: list[str] = []  # URLs of the parts this worker wrote
         self.trials = 0
         self.node_id = _ray_node_id()  # recorded in every run this worker writes
@@ -211,6 +214,7 @@ class SweepWorker:
         """Validate each trial; identical runs (a sampler repeating itself, a resumed sweep) are reused."""
         live, failed = [], []
         self._rows = {}
+        self._folders = req.folders
         seen: dict[str, int] = {}
         self._twins: list[tuple[int, int]] = []  # (key, key of the identical trial computed in this batch)
         for task in req.tasks:
@@ -364,7 +368,7 @@ class SweepWorker:
         try:
             res = lv.run.finish()
             tags = {**lv.task.tags, "node_id": self.node_id} if self.node_id else lv.task.tags
-            out = record_run(lv.prep, res, engine_s, tags)
+            out = record_run(lv.prep, res, engine_s, tags, folder=self._folders)
         except HftError as exc:
             return TrialOutcome(lv.task.key, "failed", error=str(exc))
         self._rows[lv.task.key] = out.row
@@ -374,7 +378,7 @@ class SweepWorker:
             "complete",
             metrics=out.summary["metrics"],
             run_id=out.run_id,
-            folder=out.folder,
+            folder=out.folder if self._folders else None,
             ticks=res.n_ticks,
             engine_s=engine_s,
             write_s=time.perf_counter() - t0,

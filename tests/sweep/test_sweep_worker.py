@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from hft.backtest import run_backtest
+from hft.errors import StoreError
 from hft.sweep import parse_spec
 from hft.sweep.worker import BatchRequest, SweepWorker, TrialTask
 
@@ -142,3 +143,33 @@ def test_a_batch_writes_one_part_with_every_trial_and_a_rerun_replaces_it(week_s
         assert match["daily_dates"] == [t.date() for t in eq["ts"]]
         assert match["n_days"] == len(want) == o.metrics["n_days"]
         assert match["params"].count("\n") == 0 and json.loads(match["params"])["fast"] == match["param_fast"]
+
+
+def test_rerun_rebuilds_the_folder_an_actor_wrote_byte_for_byte(week_store, tmp_path):
+    import shutil
+
+    from hft.backtest.rerun import rerun
+
+    spec = parse_spec(spec_dict(week_store, "w_rerun"))
+    tasks = [
+        TrialTask(t.key, t.config, {**t.tags, "phase": "train"}) for t in _tasks(spec, week_store, PARAMS)
+    ]
+    rep = SweepWorker(cache_mb=64).run(BatchRequest(tasks))  # batched engine path, folders written
+    names = ["equity.parquet", "summary.parquet", "summary.yaml", "trades.parquet"]
+    for o in rep.outcomes:
+        folder = Path(o.folder)
+        before = {n: (folder / n).read_bytes() for n in names}
+        shutil.rmtree(folder)
+        out = rerun(o.run_id, week_store)  # streaming engine path, from the row in the part
+        assert out.folder == str(folder)
+        assert {n: (folder / n).read_bytes() for n in names} == before
+    other = _tasks(spec, week_store, [{"fast": 15, "slow": 150}])[0]
+    lean = SweepWorker(cache_mb=64).run(BatchRequest([other], folders=False))  # rows only
+    o = lean.outcomes[0]
+    assert o.status == "complete" and o.folder is None
+    assert not (Path(week_store) / "runs" / "w_rerun" / o.run_id).exists()
+    built = rerun(o.run_id, week_store)
+    assert built.summary["metrics"]["net_pnl"] == o.metrics["net_pnl"]
+    assert built.summary["tags"] == {"phase": "run", "sweep": "w_rerun", "trial": 0}
+    with pytest.raises(StoreError, match="no completed result row"):
+        rerun("0123456789abcdef", week_store)
