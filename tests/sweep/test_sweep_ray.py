@@ -135,6 +135,31 @@ def test_walk_forward_report_heads_with_out_of_sample_and_prints_selection_stati
     assert bad.exit_code == 2 and "--phase 'oos'" in bad.output
 
 
+def test_top_k_artifacts_keep_few_folders_and_rerun_rebuilds_any_other(ray_module, week_store):
+    from typer.testing import CliRunner
+
+    from hft.cli import app
+
+    spec = parse_spec(spec_dict(week_store, "t_topk", n_trials=6, artifacts_top_k=2))
+    res = run_sweep(spec, **_quiet())
+    done = res.windows[0][1].study.get_trials(states=(TrialState.COMPLETE,))
+    by_value = sorted(done, key=lambda t: -t.value)
+    folder = Path(week_store) / "runs" / "t_topk"
+    runs = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "trials")
+    assert runs == sorted({t.user_attrs["run"]["run_id"] for t in by_value[:2]})  # the top 2 only
+    objects = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("optuna.db")]
+    assert len(objects) == 2 * 4 + len(list((folder / "trials").iterdir())) + 1  # + sweep.yaml
+    assert res.artifacts == {"top_k": 2, "kept": 2, "rebuilt": 2}
+    other = by_value[-1].user_attrs["run"]["run_id"]
+    out = CliRunner().invoke(app, ["rerun", other, "--store", week_store])
+    assert out.exit_code == 0, out.output
+    summary = yaml.safe_load((folder / other / "summary.yaml").read_text())
+    assert summary["metrics"]["net_pnl"] == pytest.approx(by_value[-1].value)
+    assert summary["tags"]["trial"] == by_value[-1].number and summary["tags"]["phase"] == "train"
+    bad = CliRunner().invoke(app, ["rerun", "feedfacefeedface", "--store", week_store])
+    assert bad.exit_code == 2 and "no completed result row" in bad.output
+
+
 def test_pruning_saves_work_where_most_of_the_space_is_bad(ray_module, week_store):
     # heavy fees: fast EMAs trade constantly and lose from the first day
     over = {
