@@ -1,7 +1,8 @@
 """Sweep throughput and memory on a synthetic month of XAU/USD (~11 M ticks), 1 actor vs 2 actors.
 
     .venv/bin/python bench/sweep.py [--workdir /tmp/hft-bench-sweep] [--trials 256] [--repeat 3]
-                                    [--batch 64] [--sampler random|grid] [--storage journal|sqlite] [--year]
+                                    [--batch 64] [--sampler random|grid] [--storage journal|sqlite]
+                                    [--top-k K] [--year]
 
 Synthesises the month once (kept in --workdir), serves it on 127.0.0.1 and ingests it with Ray into a
 store there. Then, in one local Ray (2 CPUs), for 1 and 2 actors: a warm-up sweep that loads the
@@ -57,7 +58,7 @@ def ensure_month(workdir: Path, start: date = START, end: date = END) -> str:
     return store
 
 
-def spec_for(store: str, name: str, trials: int, batch: int, actors: int, sampler: str, **data):
+def spec_for(store: str, name: str, trials: int, batch: int, actors: int, sampler: str, top_k=None, **data):
     from hft.sweep import parse_spec
 
     space = {
@@ -75,6 +76,7 @@ def spec_for(store: str, name: str, trials: int, batch: int, actors: int, sample
             "objectives": [{"metric": "sharpe"}],
             "n_trials": trials,
             "resources": {"actors": actors, "batch": batch, "cache_mb": 512},
+            "artifacts_top_k": top_k,
         },
         where=f"bench {name}",
     )
@@ -111,6 +113,9 @@ def main() -> None:
     ap.add_argument("--sampler", choices=("random", "grid"), default="random")
     ap.add_argument("--storage", choices=("sqlite", "journal"), default="journal")
     ap.add_argument("--year", action="store_true", help="instead: memory of a 2-actor sweep over 2024")
+    ap.add_argument(
+        "--top-k", type=int, default=None, help="artifacts_top_k: run folders for the top K trials only"
+    )
     args = ap.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -141,7 +146,13 @@ def main() -> None:
                 runs = []
                 for r in range(args.repeat):
                     spec = spec_for(
-                        store, f"bench-{actors}-{r}-{tag}", args.trials, args.batch, actors, args.sampler
+                        store,
+                        f"bench-{actors}-{r}-{tag}",
+                        args.trials,
+                        args.batch,
+                        actors,
+                        args.sampler,
+                        top_k=args.top_k,
                     )
                     url = (
                         f"journal:{workdir}/{spec.name}.log"
@@ -175,7 +186,7 @@ def main() -> None:
             results[actors] = med
             print(
                 f"{actors} actor(s), {args.trials} trials x {args.repeat}, batch {args.batch}, "
-                f"{args.storage}: "
+                f"{args.storage}, top_k {args.top_k}: "
                 f"{med['trials_s']:.2f} trials/s, {med['ticks_s'] / 1e6:,.0f} M ticks/s through the engine "
                 f"(median of {args.repeat}); per trial: engine {med['engine_ms']:.1f} ms (actor), "
                 f"artifacts {med['write_ms']:.1f} ms (actor), cache reads {med['read_ms']:.2f} ms, "

@@ -209,6 +209,11 @@ def render_html(report: Report) -> str:
         c
         for c in (
             "rank",
+            "phase",
+            "fold",
+            "window",
+            "n_days",
+            "few_days",
             "run_id",
             "group",
             "strategy",
