@@ -36,6 +36,7 @@ def _run(*args, **kw):
         ["store"],
         ["demo"],
         ["run"],
+        ["rerun"],
         ["sweep"],
         ["report"],
         ["dashboard"],
