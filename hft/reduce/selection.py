@@ -64,18 +64,6 @@ class Selection:
         }
 
 
-def _matrix(dates: list, returns: list) -> np.ndarray:
-    """Rows of (dates, returns) lists → trials × days, NaN where a trial has no return that day."""
-    days = sorted({d for ds in dates for d in ds})
-    col = {d: i for i, d in enumerate(days)}
-    m = np.full((len(returns), len(days)), np.nan)
-    for i, (ds, rs) in enumerate(zip(dates, returns, strict=True)):
-        for d, r in zip(ds, rs, strict=True):
-            if r is not None:
-                m[i, col[d]] = r
-    return m
-
-
 def _plain(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return None
@@ -111,7 +99,7 @@ def _window_stats(
     if usable.height == 0:
         out.update(n_tried=n_tried, reasons={"all": "no complete trial with daily returns"})
         return out, dsr_rows
-    m = _matrix(usable["daily_dates"].to_list(), usable["daily_returns"].to_list())
+    m, _days = honest.stack_returns(usable["daily_dates"].to_list(), usable["daily_returns"].to_list())
     best_index = None
     if best is not None:
         idx = usable.with_row_index("_i").filter(
