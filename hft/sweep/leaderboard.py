@@ -32,7 +32,7 @@ def leaderboard_rows(
 ) -> list[dict]:
     """The best `top` rows of each phase of the sweep, by its first objective."""
     from hft.reduce.leaderboard import leaderboard
-    from hft.reduce.scan import scan_runs
+    from hft.reduce.scan import METRIC_COLUMNS, scan_runs
 
     obj = spec.objectives[0]
     scan = scan_runs(runs_url, storage_options, groups=[spec.name])
@@ -45,6 +45,7 @@ def leaderboard_rows(
             {
                 **r,
                 "values": [r.get(o.metric) for o in spec.objectives],
+                "metrics": {k: v for k, v in r.items() if k in METRIC_COLUMNS},
                 "params": {k: _params(r.get("params")).get(k) for k in spec.space},
                 "pareto": r.get("phase") == "train" and (fold, r.get("trial")) in front,
             }
