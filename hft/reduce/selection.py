@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from scipy import special
 
 from hft.reduce import honest
 from hft.reduce.scan import RunsScan, SkippedArtifactWarning
@@ -64,6 +65,43 @@ class Selection:
         }
 
 
+def _matrix(rows: pl.DataFrame) -> np.ndarray:
+    """Rows' (daily_dates, daily_returns) lists → trials × union-of-days, NaN where a trial has no
+    return that day (as honest.stack_returns, without a Python object per value)."""
+    ex = (
+        rows.select(pl.int_range(pl.len()).alias("_i"), "daily_dates", "daily_returns")
+        .explode("daily_dates", "daily_returns")
+        .drop_nulls("daily_dates")
+    )
+    days = ex["daily_dates"].unique().sort()
+    m = np.full((rows.height, days.len()), np.nan)
+    j = days.search_sorted(ex["daily_dates"]).to_numpy()
+    m[ex["_i"].to_numpy(), j] = ex["daily_returns"].fill_null(np.nan).to_numpy()
+    return m
+
+
+def _row_psr(m: np.ndarray, benchmark: float) -> list[float | None]:
+    """Per row of `m` (NaN ignored): PSR against `benchmark` (per-period Sharpe), i.e. the DSR when
+    the benchmark is the window's expected maximum Sharpe. Same moments and formula as
+    hft.reduce.honest.probabilistic_sharpe, vectorised over 10^4-10^5 rows; None where undefined."""
+    ok = np.isfinite(m)
+    n = ok.sum(axis=1)
+    with np.errstate(all="ignore"):
+        mean = np.where(ok, m, 0.0).sum(axis=1) / n
+        d = np.where(ok, m - mean[:, None], 0.0)
+        d2 = d * d
+        m2, m3, m4 = d2.sum(axis=1) / n, (d2 * d).sum(axis=1) / n, (d2 * d2).sum(axis=1) / n
+        sr = mean / np.sqrt(m2 * n / (n - 1))
+        skew, kurt = m3 / m2**1.5, m4 / (m2 * m2)
+        term = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
+        z = (sr - benchmark) * np.sqrt(n - 1) / np.sqrt(term)
+        spread = np.where(ok, m, -np.inf).max(axis=1) - np.where(ok, m, np.inf).min(axis=1)
+    constant = ~(spread > 1e-12 * np.maximum(np.abs(mean), 1e-300))
+    valid = (n >= 2) & ~constant & (m2 > 0) & (term > 0) & np.isfinite(z)
+    psr = special.ndtr(np.where(valid, z, 0.0))
+    return [float(p) if v else None for p, v in zip(psr, valid, strict=True)]
+
+
 def _plain(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return None
@@ -99,7 +137,7 @@ def _window_stats(
     if usable.height == 0:
         out.update(n_tried=n_tried, reasons={"all": "no complete trial with daily returns"})
         return out, dsr_rows
-    m, _days = honest.stack_returns(usable["daily_dates"].to_list(), usable["daily_returns"].to_list())
+    m = _matrix(usable)
     best_index = None
     if best is not None:
         idx = usable.with_row_index("_i").filter(
@@ -115,12 +153,8 @@ def _window_stats(
     logits = stats.get("pbo_logits")
     out["pbo_logits"] = {k: _plain(v) for k, v in logits.items()} if logits else None
     var = stats.get("sharpe_variance")
-    n_eff = stats.get("n_effective") or 1.0
-    dsr = [
-        honest.deflated_sharpe(m[i], n_trials=float(n_eff), sharpe_variance=float(var or 0.0))
-        for i in range(m.shape[0])
-    ]
-    return out, dsr_rows.with_columns(pl.Series("dsr", dsr, pl.Float64))
+    sr0 = honest.expected_max_sharpe(float(stats.get("n_effective") or 1.0), float(var or 0.0))
+    return out, dsr_rows.with_columns(pl.Series("dsr", _row_psr(m, sr0), pl.Float64))
 
 
 def selection(
@@ -163,11 +197,8 @@ def selection(
 
 
 def _single_dsr(df: pl.DataFrame) -> pl.DataFrame:
-    ok = df.filter((pl.col("status") == "complete") & pl.col("daily_returns").is_not_null())
-    vals = [
-        honest.deflated_sharpe(np.asarray(r, float), n_trials=1.0, sharpe_variance=0.0)
-        for r in ok["daily_returns"].to_list()
-    ]
+    ok = df.filter((pl.col("status") == "complete") & pl.col("daily_returns").list.len().gt(0))
+    vals = _row_psr(_matrix(ok), 0.0) if ok.height else []
     return ok.select("group", "phase", "fold", "trial", "run_id").with_columns(
         pl.Series("dsr", vals, pl.Float64)
     )

@@ -126,6 +126,29 @@ def test_min_days_and_phases_order_the_ranking(tmp_path):
     assert set(rep.ranked["phase"]) == {"test"}
 
 
+def test_each_rows_dsr_agrees_with_the_windows_dsr_of_its_best(tmp_path):
+    from hft.reduce import honest
+
+    st = Store(str(tmp_path / "store"))
+    rows = [dict(_row(k, days=60, seed=3), sharpe=None) for k in range(12)]
+    rows[4]["daily_returns"][7] = None  # a missing day is ignored, not a crash
+    write_part(st, "sw", rows, range(12))
+    sel = selection(scan_runs(str(tmp_path / "store")))
+    (w,) = sel.windows
+    best = sel.dsr.filter(pl.col("trial") == w["best_trial"])["dsr"].item()
+    assert w["dsr"] is not None and best == pytest.approx(w["dsr"], rel=1e-9)  # vectorised vs scalar
+    r4 = np.array([x for x in rows[4]["daily_returns"] if x is not None])
+    sr0 = honest.expected_max_sharpe(w["n_effective"], w["sharpe_variance"])
+    want = honest.probabilistic_sharpe(r4.mean() / r4.std(ddof=1), r4.size, *_skew_kurt(r4), sr0)
+    assert sel.dsr.filter(pl.col("trial") == 4)["dsr"].item() == pytest.approx(want, rel=1e-9)
+
+
+def _skew_kurt(x):
+    from scipy import stats
+
+    return float(stats.skew(x)), float(stats.kurtosis(x, fisher=False))
+
+
 def test_bad_input_gives_reasons_never_a_crash_or_a_nan_first(tmp_path):
     st = Store(str(tmp_path / "store"))
     const = dict(_row(0, group="one"), daily_returns=[0.001] * 30, sharpe=None)
