@@ -1,6 +1,7 @@
 """`hft report` over a sweep's trial parts: 1,000 → 100,000 trials, local and in S3 (moto).
 
-    .venv/bin/python bench/results.py [--sizes 1000,10000,100000] [--days 250] [--batch 64] [--no-s3]
+    .venv/bin/python bench/results.py [--sizes 1000,10000,100000] [--days 250] [--batch 64]
+                                      [--no-s3 | --s3-only]
 
 Writes one sweep's result rows as Parquet parts of `--batch` trials each (hft.store.results, the
 layout sweeps write: params, metrics, 250 daily returns per trial), then, per size and backend, in a
@@ -123,6 +124,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=250)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--no-s3", action="store_true")
+    ap.add_argument("--s3-only", action="store_true")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -131,6 +133,8 @@ def main() -> None:
         return
     sizes = [int(s) for s in a.sizes.split(",")]
     backends = [("local", None)] if a.no_s3 else [("local", None), ("s3", None)]
+    if a.s3_only:
+        backends = [("s3", None)]
     server = None
     results: dict[str, dict[int, dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
