@@ -48,5 +48,5 @@ def test_artifacts_are_time_ordered_and_flat_midnights_show_no_spike(tmp_path, s
     # no spike: over 20:00-04:00 around each midnight the curve is constant
     night = eq.filter(((ms % day) >= 20 * 3_600_000) | ((ms % day) < 4 * 3_600_000))
     assert night.height > 100 and (night["position"] == 0.0).all()
-    for _, grp in night.group_by(((pl.col("ts").dt.epoch("ms") + 4 * 3_600_000) // day)):
+    for _, grp in night.group_by((pl.col("ts").dt.epoch("ms") + 4 * 3_600_000) // day):
         assert grp["equity"].n_unique() == 1
