@@ -183,7 +183,7 @@ def test_time_axis_cuts_the_weekend_and_trades_by_hour_has_every_hour(report):
         for b in breaks
     ]
     assert any(covers)
-    x = [np.asarray(t.x) for t in fig.data if t.name == "strategy"][0]
+    x = next(np.asarray(t.x) for t in fig.data if t.name == "strategy")
     assert np.all(np.diff(x) >= 0)
     bh = d.stats["by_hour"]
     assert bh["hour"].to_list() == list(range(24)) and bh["trades"].sum() == d.stats["trades"]
