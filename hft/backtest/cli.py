@@ -51,7 +51,12 @@ def format_summary(summary: dict) -> str:
 
 def run(
     config: Annotated[Path, typer.Argument(help="run config (YAML)", exists=False)],
-    store: Annotated[str | None, typer.Option(help="store URL (local path or s3://bucket/prefix)")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            envvar="HFT_STORE", help="store URL (local path or s3://bucket/prefix); else the config's"
+        ),
+    ] = None,
     start: Annotated[
         str | None, typer.Option(help="first UTC day, YYYY-MM-DD (overrides the config)")
     ] = None,

@@ -155,5 +155,15 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
 
 
+def anchor_store(doc: Any, path: str | Path) -> Any:
+    """A relative local `data.store` is relative to the config file's folder, not to the current one
+    (so `hft run configs/x.yaml` and `cd configs && hft run x.yaml` use the same store)."""
+    data = doc.get("data") if isinstance(doc, dict) else None
+    store = data.get("store") if isinstance(data, dict) else None
+    if isinstance(store, str) and store and "://" not in store and not Path(store).expanduser().is_absolute():
+        data["store"] = str((Path(path).resolve().parent / store).resolve())
+    return doc
+
+
 def load_config(path: str | Path) -> RunConfig:
-    return parse_config(read_yaml(path), where=str(path))
+    return parse_config(anchor_store(read_yaml(path), path), where=str(path))

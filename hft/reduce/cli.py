@@ -23,8 +23,8 @@ _fail = fail
 
 def report(
     runs_url: Annotated[
-        str, typer.Argument(help="The runs folder ({store}/runs) or its store: a path or s3://…")
-    ],
+        str, typer.Argument(envvar="HFT_STORE", help="The runs folder ({store}/runs) or its store.")
+    ] = "./data",
     top: Annotated[
         int, typer.Option(help="Runs in the leaderboard (and with curves, at most 10).", min=1)
     ] = 10,
@@ -105,7 +105,9 @@ def dashboard(
             help="Optuna storage URL (sqlite:///…/optuna.db) or journal file; default {store}/runs/optuna.db."
         ),
     ] = None,
-    store: Annotated[str, typer.Option(help="Store whose runs/optuna.db is the default storage.")] = "./data",
+    store: Annotated[
+        str, typer.Option(envvar="HFT_STORE", help="Store whose runs/optuna.db is the default storage.")
+    ] = "./data",
     host: Annotated[
         str, typer.Option(help="Address to bind (keep 127.0.0.1 unless you mean to share).")
     ] = "127.0.0.1",

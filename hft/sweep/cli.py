@@ -52,7 +52,9 @@ def sweep(
         ),
     ] = None,
     n_trials: Annotated[int | None, typer.Option(help="Override the spec's n_trials.", min=1)] = None,
-    store: Annotated[str | None, typer.Option(help="Store URL (overrides the spec's data.store).")] = None,
+    store: Annotated[
+        str | None, typer.Option(envvar="HFT_STORE", help="Store URL (overrides the spec's data.store).")
+    ] = None,
     feed_url: Annotated[
         str | None, typer.Option(help="Ingest missing days from this feed first (else data.feed_url).")
     ] = None,

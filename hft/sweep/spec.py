@@ -14,7 +14,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hft.backtest.config import _NAME, DataConfig, ExecutionConfig, RunConfig, StrategyConfig, read_yaml
+from hft.backtest.config import (
+    _NAME,
+    DataConfig,
+    ExecutionConfig,
+    RunConfig,
+    StrategyConfig,
+    anchor_store,
+    read_yaml,
+)
 from hft.errors import ConfigError
 
 __all__ = [
@@ -305,4 +313,4 @@ def parse_spec(raw: Any, where: str = "spec") -> SweepSpec:
 
 
 def load_spec(path: str | Path) -> SweepSpec:
-    return parse_spec(read_yaml(path), where=str(path))
+    return parse_spec(anchor_store(read_yaml(path), path), where=str(path))
