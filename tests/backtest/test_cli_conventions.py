@@ -33,7 +33,8 @@ def test_top_level_help_imports_no_engine_ray_polars_or_optuna():
     code = (
         "import sys\nfrom hft.cli import app\n"
         "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
-        "print('LOADED', sorted(m for m in ('numba', 'ray', 'polars', 'optuna', 'hft.engine') if m in sys.modules))"
+        "heavy = ('numba', 'ray', 'polars', 'optuna', 'hft.engine')\n"
+        "print('LOADED', sorted(m for m in heavy if m in sys.modules))"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "LOADED []" in res.stdout, res.stdout + res.stderr
