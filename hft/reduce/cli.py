@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,10 @@ import typer
 
 from hft.cli_common import StorageOpts, fail
 from hft.errors import ConfigError, HftError
+from hft.reduce.scan import METRIC_COLUMNS
+
+#: `--by` choices: every numeric metric a run summary carries.
+Metric = StrEnum("Metric", {m: m for m, t in METRIC_COLUMNS.items() if t.is_numeric()})
 
 __all__ = ["report", "dashboard", "app"]
 
@@ -26,11 +31,11 @@ def report(
         str, typer.Argument(envvar="HFT_STORE", help="The runs folder ({store}/runs) or its store.")
     ] = "./data",
     top: Annotated[
-        int, typer.Option(help="Runs in the leaderboard (and with curves, at most 10).", min=1)
+        int, typer.Option(help="Runs in the leaderboard (and with curves, at most 20).", min=1)
     ] = 10,
     by: Annotated[
-        str, typer.Option(help="Metric to rank by (drawdowns and fees: lower is better).")
-    ] = "sharpe",
+        Metric, typer.Option(help="Metric to rank by (drawdowns and fees: lower is better).")
+    ] = Metric.sharpe,
     html: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report here.")] = None,
     csv: Annotated[str | None, typer.Option(help="Write every run, ranked, as CSV (path or URL).")] = None,
     parquet: Annotated[str | None, typer.Option(help="Write every run, ranked, as Parquet.")] = None,
@@ -59,18 +64,22 @@ def report(
         where = cond if where is None else where & cond
     try:
         opts = parse_storage_options(storage_option)
-        with warnings.catch_warnings(record=True) as caught:
+        from rich.console import Console
+
+        status = Console(stderr=True).status("report: scanning run summaries")
+        with warnings.catch_warnings(record=True) as caught, status:
             warnings.simplefilter("always", SkippedArtifactWarning)
             rep = build_report(
                 runs_url,
                 storage_options=opts,
-                by=by,
+                by=Metric(by).value,
                 top=top,
-                curves=min(top, 10),
+                curves=min(top, 20),
                 groups=group,
                 where=where,
                 optuna_storage=storage,
                 study=study,
+                progress=lambda done, total, what: status.update(f"report: {what}"),
             )
         for w in caught:
             if issubclass(w.category, SkippedArtifactWarning):
@@ -85,7 +94,9 @@ def report(
             from hft.reduce.html import render_html
 
             html_target = str(html)
-            export_html(render_html(rep), html_target)
+            with Console(stderr=True).status("report: drawing the HTML (Optuna plots take a few seconds)"):
+                page = render_html(rep)
+            export_html(page, html_target)
             typer.echo(f"wrote {html_target}")
     except HftError as exc:
         _fail(exc)
