@@ -26,6 +26,7 @@ LAZY_COMMANDS = {
     "sweep": ("hft.sweep.cli:sweep", "An Optuna sweep over Ray actors, with walk-forward validation."),
     "report": ("hft.reduce.cli:report", "Leaderboard, statistics and an HTML report over every run."),
     "dashboard": ("hft.reduce.cli:dashboard", "Serve optuna-dashboard on a sweep's Optuna storage."),
+    "schema": ("hft.configdoc:schema", "JSON Schema of run configs or sweep specs (editor completion)."),
 }
 _SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
