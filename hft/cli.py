@@ -279,12 +279,15 @@ def store_summary(
     if not rows:
         typer.echo(f"{st.uri('ticks')}: no tick partitions")
         return
-    for r in rows:
-        typer.echo(
-            f"{r['symbol']:<10} {r['first']}..{r['last']}  {r['days']:>4} days  {r['rows']:>12,} ticks  "
-            f"hours ok={r['ok']} empty={r['empty']} failed={r['failed']} suspect={r['suspect_empty']}"
-        )
-    typer.echo(f"under {st.uri('ticks')}")
+    import polars as pl
+
+    from hft.tables import print_table
+
+    cols = ["symbol", "first", "last", "days", "rows", "ok", "empty", "failed", "suspect_empty"]
+    table = pl.DataFrame([{c: r.get(c) for c in cols} for r in rows]).rename(
+        {"rows": "ticks", "ok": "hours_ok", "empty": "hours_empty", "failed": "hours_failed"}
+    )
+    print_table(table, f"Ticks under {st.uri('ticks')} (hours by status: ok, empty, failed, suspect)")
 
 
 @app.command()

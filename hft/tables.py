@@ -40,6 +40,10 @@ LABELS = {
     "dsr": "DSR",
     "pbo": "PBO",
     "eta2": "η²",
+    "hours_ok": "ok",
+    "hours_empty": "empty",
+    "hours_failed": "failed",
+    "suspect_empty": "suspect",
     "share_profitable": "profitable %",
     "share_folds_profitable": "folds profitable %",
 }
@@ -47,7 +51,7 @@ _MONEY = re.compile(r"(^|_)(net_pnl|pnl|fees|equity|max_drawdown|avg_trade|media
 _FRAC = re.compile(
     r"(^|_)(total_return|max_drawdown_frac|win_rate|exposure|share_profitable|share_folds_profitable|psr|dsr|pbo|return)$"
 )
-_COUNT = re.compile(r"(^|_)(trades|runs|folds|ticks|days|n_days|trials|fold|rank|hour)$")
+_COUNT = re.compile(r"(^|_)(trades|runs|folds|ticks|days|n_days|trials|fold|rank|hour|ok|empty|failed)$")
 _SECONDS = re.compile(r"(^|_)(holding_s|avg_holding_s|wall_time_s|hold_s)$")
 
 
@@ -140,7 +144,7 @@ def _fit(headers: list[str], cells: list[list[str]], width: int | None, keep_who
     used, out = 0, []
     for j, h in enumerate(headers):
         natural = max([len(h), *(len(r[j]) for r in cells)]) if cells else len(h)
-        need = (natural if j in keep_whole else min(natural, 16)) + 3
+        need = (natural if j in keep_whole else min(natural, 16)) + 3  # padding and the gap
         if used + need > width and out:
             continue
         used += need
@@ -186,7 +190,7 @@ def render_table(
             f"left out at this width: {', '.join(headers[j] for j in range(len(cols)) if j not in shown)}"
         )
     if notes:
-        table.caption = "; ".join(notes) + " (widen the terminal, or --csv for everything)"
+        table.caption = "; ".join(notes) + " (widen the terminal to see more)"
         table.caption_justify = "left"
     return table
 

@@ -82,9 +82,15 @@ def run(
             typer.secho(
                 f"warning: {msg}; running on the {len(prep.days)} stored day(s)", fg="yellow", err=True
             )
-        out = run_backtest(
-            config, store=store, start=_day(start, "--start"), end=_day(end, "--end"), force=force
-        )
+        from rich.console import Console
+
+        with Console(stderr=True).status(
+            "backtest running (the first run on this machine also compiles the engine's kernels: "
+            "one-time, cached on disk)"
+        ):
+            out = run_backtest(
+                config, store=store, start=_day(start, "--start"), end=_day(end, "--end"), force=force
+            )
     except HftError as exc:
         fail(exc)
     typer.echo(format_summary(out.summary))
