@@ -137,6 +137,8 @@ _LEAD = (
     "{by}", "net_pnl", "total_return", "sharpe", "sharpe_se", "psr", "dsr", "max_drawdown_frac",
     "trades", "win_rate", "params",
 )  # fmt: skip
+_WF_KEY = ("sweep", "folds", "sum_net_pnl", "sum_trades", "sum_fees", "mean_sharpe", "mean_max_drawdown_frac",
+           "share_folds_profitable")  # fmt: skip
 _HONEST = ("sharpe", "sharpe_se", "psr", "dsr", "pbo", "n_days")
 
 
@@ -217,7 +219,10 @@ def _sweeps(report: Report, fig: _Figures) -> str:
     )
     if report.walkforward is not None:
         out.append("<h2 id='wf'>Walk-forward</h2>")
-        out.append(table_html(report.walkforward_summary))
+        wfs = report.walkforward_summary
+        key = [c for c in _WF_KEY if c in wfs.columns]
+        out.append(table_html(wfs.select(key)))
+        out.append("<details><summary>Every out-of-sample mean</summary>" + table_html(wfs) + "</details>")
         for sweep in report.walkforward["sweep"].unique(maintain_order=True).to_list():
             out.append(fig(walkforward_figure(report.walkforward, sweep), "walkforward"))
         wf = report.walkforward.drop([c for c in report.walkforward.columns if c.startswith("train_")])

@@ -144,7 +144,7 @@ def param_heatmap(grid: dict, by: str) -> go.Figure:
         )
     )
     fig.update_xaxes(type="category", title=grid["x"], tickangle=-30, automargin=True)
-    fig.update_yaxes(type="category", title=grid["y"])
+    fig.update_yaxes(type="category", title=grid["y"], automargin=True)
     fig.update_layout(
         template=TEMPLATE,
         title=dict(text=f"{grid['strategy']}: mean {label(by)}", font_size=13),
