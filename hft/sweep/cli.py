@@ -60,6 +60,7 @@ def sweep(
     ] = None,
     storage_option: StorageOpts = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    strict: Annotated[bool, typer.Option(help="Fail when requested days are not in the store.")] = False,
 ) -> None:
     """Optuna sweep over a pool of Ray actors (resumable), or a batch of plain run configs."""
     from hft.store.fs import parse_storage_options
@@ -71,7 +72,9 @@ def sweep(
         first = specs[0]
         doc = read_yaml(first) if len(specs) == 1 and first.is_file() else None
         if doc is not None and is_sweep_spec(doc):
-            spec = parse_spec(doc, where=str(first))
+            from hft.backtest.config import anchor_store
+
+            spec = parse_spec(anchor_store(doc, first), where=str(first))
             res = run_sweep(
                 spec,
                 store=store,
@@ -82,6 +85,7 @@ def sweep(
                 feed_url=feed_url,
                 progress=not quiet,
                 echo=typer.echo,
+                strict=strict,
             )
             print_result(res)
             return

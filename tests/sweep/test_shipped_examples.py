@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from hft.backtest import run_backtest
+from hft.errors import ConfigError
 from hft.sweep import load_spec, run_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,3 +42,21 @@ def test_xau_run_config_runs_on_the_demo_week(week_store):
     out = run_backtest(ROOT / "configs" / "xau_ema_cross.yaml", store=week_store)
     assert out.summary["data"]["days"] == [f"2024-03-{d:02d}" for d in range(4, 9)]
     assert out.summary["metrics"]["trades"] > 0
+
+
+def test_sweep_names_missing_days_and_strict_refuses(ray_module, week_store, tmp_path):
+    spec = load_spec(ROOT / "sweeps" / "ema_cross_grid.yaml")  # 03-04..03-10; the week store ends 03-08
+    lines: list[str] = []
+    before = sorted(Path(week_store).rglob("*"))
+    with pytest.raises(ConfigError, match=r"2024-03-09, 2024-03-10.*--strict: nothing was run"):
+        run_sweep(spec, store=week_store, n_trials=1, strict=True, progress=False, echo=lines.append)
+    assert sorted(Path(week_store).rglob("*")) == before  # refused before any storage or run
+    run_sweep(
+        spec,
+        store=week_store,
+        n_trials=1,
+        storage=f"journal:{tmp_path}/j.log",
+        progress=False,
+        echo=lines.append,
+    )
+    assert any(line.startswith("warning: sweep xauusd_ema_cross_grid: 2 requested day(s)") for line in lines)
