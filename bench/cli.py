@@ -2,12 +2,15 @@
 
     .venv/bin/python bench/cli.py [--repeat 7]
 
-Each call is a fresh process (what a user waits for); prints the median and the range in seconds.
+Each call is a fresh process (what a user waits for); prints the median wall time and its range, and
+the median CPU time of the process (less sensitive to a busy machine), with the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,13 +32,18 @@ def main() -> None:
     args = ap.parse_args()
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "COLUMNS": "80"}
     for name, argv in CASES.items():
-        times = []
+        times, cpus = [], []
         for _ in range(args.repeat):
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
             subprocess.run([sys.executable, "-m", "hft.cli", *argv], env=env, capture_output=True, check=True)
             times.append(time.perf_counter() - t)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
         mid, lo, hi = statistics.median(times), min(times), max(times)
-        print(f"{name:<40} median {mid:.3f} s  (min {lo:.3f}, max {hi:.3f})")
+        cpu = statistics.median(cpus)
+        print(f"{name:<40} median {mid:.3f} s wall (min {lo:.3f}, max {hi:.3f}), {cpu:.3f} CPU-s")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
