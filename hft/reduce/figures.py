@@ -87,7 +87,7 @@ def run_timeline(d: RunDetail) -> go.Figure | None:
         if keep
     ]
     n = len(titles)
-    heights = [0.34, 0.3, 0.18, 0.18][-n:] if n < 4 else [0.34, 0.3, 0.18, 0.18]
+    heights = [h for h, keep in zip((0.34, 0.3, 0.18, 0.18), rows, strict=True) if keep]
     fig = make_subplots(
         rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.05, subplot_titles=titles, row_heights=heights
     )

@@ -292,12 +292,11 @@ def _run_section(i: int, d: RunDetail, fig: _Figures) -> str:
         parts.append("<p>no trades</p>")
     else:
         parts.append(fig(trade_figures(d), "trades"))
-        st = d.stats
-        by_exit = st["by_exit"].rename({"net_pnl": "net_pnl"})
+        st, cur = d.stats, d.currency or None
         parts.append(
             '<div class="grid2">'
-            + table_html(st["by_side"], sortable=False, currency=d.currency or None)
-            + table_html(by_exit, sortable=False, currency=d.currency or None)
+            + table_html(st["by_side"], sortable=False, currency=cur)
+            + table_html(st["by_exit"], sortable=False, currency=cur)
             + "</div>"
         )
     return "".join(parts)
