@@ -1,25 +1,113 @@
-"""`hft` command line: one command per stage of the chain, each with --help."""
+"""`hft` command line: one command per stage of the chain, each with -h/--help.
+
+Commands whose modules import the engine (Numba), Ray, Optuna or Polars are registered lazily:
+`hft --help` lists them from the short help below and imports nothing heavy, so it answers in a
+fraction of a second; the module is imported when the command itself runs (or shows its help).
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from hft import cli_common
 from hft.errors import HftError
 
+#: name → (module:function, short help): imported only when the command runs.
+LAZY_COMMANDS = {
+    "run": ("hft.backtest.cli:run", "One backtest of a run config, written as a run folder."),
+    "rerun": ("hft.backtest.cli:rerun", "Rebuild a sweep trial's run folder from its result row."),
+    "sweep": ("hft.sweep.cli:sweep", "An Optuna sweep over Ray actors, with walk-forward validation."),
+    "report": ("hft.reduce.cli:report", "Leaderboard, statistics and an HTML report over every run."),
+    "dashboard": ("hft.reduce.cli:dashboard", "Serve optuna-dashboard on a sweep's Optuna storage."),
+    "schema": ("hft.configdoc:schema", "JSON Schema of run configs or sweep specs (editor completion)."),
+}
+_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class _LazyCommand(typer.core.TyperCommand):
+    """Stands in for a command until it is used: short help only, the real one built on first use."""
+
+    def __init__(self, name: str, target: str, short: str) -> None:
+        super().__init__(name, help=short, short_help=short)
+        self._target, self._real = target, None
+
+    def real(self):
+        if self._real is None:
+            module, func = self._target.split(":")
+            one = typer.Typer(pretty_exceptions_enable=False, context_settings=_SETTINGS)
+            one.command(self.name)(getattr(importlib.import_module(module), func))
+            self._real = typer.main.get_command(one)
+        return self._real
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        return self.real().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx):
+        return self.real().invoke(ctx)
+
+    def get_params(self, ctx):
+        return self.real().get_params(ctx)
+
+    def shell_complete(self, ctx, incomplete):
+        return self.real().shell_complete(ctx, incomplete)
+
+
+class _LazyGroup(TyperGroup):
+    def list_commands(self, ctx) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in LAZY_COMMANDS if n not in self.commands)]
+
+    def get_command(self, ctx, cmd_name: str):
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            self.commands[cmd_name] = _LazyCommand(cmd_name, *LAZY_COMMANDS[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+
 app = typer.Typer(
-    help="Dukascopy ticks → Parquet store → Numba engine → Optuna/Ray sweeps → Polars reports.",
+    cls=_LazyGroup,
+    help="Dukascopy ticks → Parquet store → Numba engine → Optuna/Ray sweeps → Polars reports. "
+    "The store is --store or $HFT_STORE (default ./data).",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings=_SETTINGS,
 )
-feed_app = typer.Typer(help="The offline Dukascopy-compatible feed.", no_args_is_help=True)
+feed_app = typer.Typer(
+    help="The offline Dukascopy-compatible feed.", no_args_is_help=True, context_settings=_SETTINGS
+)
 app.add_typer(feed_app, name="feed")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from hft import __version__
+
+        typer.echo(f"hft {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True),
+    ] = False,
+) -> None:
+    """Global options (the help text is the app's)."""
+
+
+class Source(StrEnum):
+    """Where `hft ingest` reads ticks."""
+
+    bi5 = "bi5"
+    json = "json"
+
 
 StoreOpt = cli_common.StoreOpt
 StorageOpts = cli_common.StorageOpts
@@ -98,7 +186,9 @@ def ingest(
     start: Annotated[str, typer.Option(help="First UTC day, YYYY-MM-DD.")],
     end: Annotated[str, typer.Option(help="Last UTC day (inclusive), YYYY-MM-DD.")],
     store: StoreOpt = "./data",
-    source: Annotated[str, typer.Option(help="bi5 (classic hourly files) or json (newer tick API).")] = "bi5",
+    source: Annotated[
+        Source, typer.Option(help="bi5: classic hourly files; json: the newer tick API.")
+    ] = Source.bi5,
     feed_url: Annotated[
         str | None, typer.Option(help="Feed root; default $HFT_FEED_URL or Dukascopy's public one.")
     ] = None,
@@ -125,7 +215,7 @@ def ingest(
             start=_day(start, "--start"),
             end=_day(end, "--end"),
             store=store,
-            source=source,
+            source=Source(source).value,
             feed_url=feed_url,
             workers=workers,
             concurrency=concurrency,
@@ -190,12 +280,15 @@ def store_summary(
     if not rows:
         typer.echo(f"{st.uri('ticks')}: no tick partitions")
         return
-    for r in rows:
-        typer.echo(
-            f"{r['symbol']:<10} {r['first']}..{r['last']}  {r['days']:>4} days  {r['rows']:>12,} ticks  "
-            f"hours ok={r['ok']} empty={r['empty']} failed={r['failed']} suspect={r['suspect_empty']}"
-        )
-    typer.echo(f"under {st.uri('ticks')}")
+    import polars as pl
+
+    from hft.tables import print_table
+
+    cols = ["symbol", "first", "last", "days", "rows", "ok", "empty", "failed", "suspect_empty"]
+    table = pl.DataFrame([{c: r.get(c) for c in cols} for r in rows]).rename(
+        {"rows": "ticks", "ok": "hours_ok", "empty": "hours_empty", "failed": "hours_failed"}
+    )
+    print_table(table, f"Ticks under {st.uri('ticks')} (hours by status: ok, empty, failed, suspect)")
 
 
 @app.command()
@@ -210,31 +303,6 @@ def demo(
         run_demo(workdir, days=days)
     except HftError as exc:
         _fail(exc)
-
-
-def _register_run() -> None:
-    from hft.backtest.cli import rerun, run
-
-    app.command("run")(run)
-    app.command("rerun")(rerun)
-
-
-def _register_sweep() -> None:
-    from hft.sweep.cli import sweep
-
-    app.command("sweep")(sweep)
-
-
-def _register_reduce() -> None:
-    from hft.reduce.cli import dashboard, report
-
-    app.command("report")(report)
-    app.command("dashboard")(dashboard)
-
-
-_register_run()
-_register_sweep()
-_register_reduce()
 
 
 def _day(value: str, opt: str) -> date:

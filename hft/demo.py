@@ -126,3 +126,10 @@ def run_demo(workdir: Path, *, days: int = 7, seed: int = 7, n_trials: int = 16)
             f"{a.get('positive_folds', 0)}/{a.get('folds_ok', 0)}  trades {a.get('oos_trades', 0)}"
         )
     typer.echo(f"demo finished in {time.perf_counter() - t_all:.0f}s")
+    typer.echo(
+        "next, on this store (configs/xau_ema_cross.yaml and every file in sweeps/ run on it):\n"
+        f"  hft report {store} --top 20 --html report.html    # interactive report, opens offline\n"
+        "  hft run configs/xau_ema_cross.yaml\n"
+        "  hft sweep sweeps/zscore_tpe.yaml --n-trials 8\n"
+        f"  hft dashboard --store {store}"
+    )

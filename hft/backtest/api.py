@@ -117,6 +117,16 @@ def data_fingerprint(st: Store, symbol: str, start: date, end: date) -> tuple[st
     return h.hexdigest()[:16], days
 
 
+def missing_days(start: date, end: date, days: list[str]) -> list[str]:
+    """Days of [start, end] with no stored partition (never ingested, unlike an empty weekend day)."""
+    have, out, day = set(days), [], start
+    while day <= end:
+        if day.isoformat() not in have:
+            out.append(day.isoformat())
+        day += timedelta(days=1)
+    return out
+
+
 @dataclass(frozen=True)
 class PreparedRun:
     """A validated, resolved config with its run id: everything needed before ticks are fed."""

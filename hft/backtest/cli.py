@@ -51,18 +51,46 @@ def format_summary(summary: dict) -> str:
 
 def run(
     config: Annotated[Path, typer.Argument(help="run config (YAML)", exists=False)],
-    store: Annotated[str | None, typer.Option(help="store URL (local path or s3://bucket/prefix)")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            envvar="HFT_STORE", help="store URL (local path or s3://bucket/prefix); else the config's"
+        ),
+    ] = None,
     start: Annotated[
         str | None, typer.Option(help="first UTC day, YYYY-MM-DD (overrides the config)")
     ] = None,
     end: Annotated[str | None, typer.Option(help="last UTC day, inclusive")] = None,
     force: Annotated[bool, typer.Option(help="recompute even if an identical run exists")] = False,
+    strict: Annotated[bool, typer.Option(help="fail when requested days are not in the store")] = False,
 ) -> None:
     """Backtest one config and write runs/{group}/{run_id}/ under the store."""
+    from hft.backtest.api import missing_days, prepare_run
+
     try:
-        out = run_backtest(
-            config, store=store, start=_day(start, "--start"), end=_day(end, "--end"), force=force
-        )
+        prep = prepare_run(config, store=store, start=_day(start, "--start"), end=_day(end, "--end"))
+        gone = missing_days(prep.config.data.start, prep.config.data.end, prep.days)
+        if gone:
+            d = prep.config.data
+            msg = (
+                f"{len(gone)} requested day(s) of {d.symbol} not in {prep.store.uri('ticks')}: "
+                f"{', '.join(gone[:10])}{' …' if len(gone) > 10 else ''} "
+                f"(`hft ingest {d.symbol} --start {gone[0]} --end {gone[-1]}` fetches them)"
+            )
+            if strict:
+                raise ConfigError(f"{msg}; --strict: nothing was run")
+            typer.secho(
+                f"warning: {msg}; running on the {len(prep.days)} stored day(s)", fg="yellow", err=True
+            )
+        from rich.console import Console
+
+        with Console(stderr=True).status(
+            "backtest running (the first run on this machine also compiles the engine's kernels: "
+            "one-time, cached on disk)"
+        ):
+            out = run_backtest(
+                config, store=store, start=_day(start, "--start"), end=_day(end, "--end"), force=force
+            )
     except HftError as exc:
         fail(exc)
     typer.echo(format_summary(out.summary))

@@ -31,10 +31,15 @@ class _Model(BaseModel):
 
 
 class DataConfig(_Model):
-    symbol: str = Field(min_length=1, max_length=40)
-    start: date
-    end: date
-    store: str | None = Field(default=None, description="store URL; --store overrides it")
+    symbol: str = Field(
+        min_length=1, max_length=40, description="instrument, e.g. XAUUSD (see `hft symbols`)"
+    )
+    start: date = Field(description="first UTC day, YYYY-MM-DD")
+    end: date = Field(description="last UTC day, inclusive")
+    store: str | None = Field(
+        default=None,
+        description="store URL: a path (relative to this file) or s3://…; --store or $HFT_STORE override it",
+    )
 
     @field_validator("symbol")
     @classmethod
@@ -51,8 +56,10 @@ class DataConfig(_Model):
 
 
 class TradingHours(_Model):
-    start: time
-    end: time
+    start: time = Field(description="UTC time of day the window opens (HH:MM, inclusive)")
+    end: time = Field(
+        description="UTC time of day it closes (exclusive; may be before start: wraps midnight)"
+    )
 
     @model_validator(mode="after")
     def _differ(self):
@@ -62,21 +69,37 @@ class TradingHours(_Model):
 
 
 class ExecutionConfig(_Model):
-    size: float = Field(gt=0, description="units per lot")
-    capital: float = Field(default=100_000.0, gt=0)
-    latency_ms: float = Field(default=0.0, ge=0)
+    size: float = Field(
+        gt=0, description="units of the base asset per lot (ounces for XAU/USD, euros for EUR/USD)"
+    )
+    capital: float = Field(default=100_000.0, gt=0, description="starting equity, in the quote currency")
+    latency_ms: float = Field(
+        default=0.0, ge=0, description="ms from decision to fill: first tick at or after it"
+    )
     slippage: float = Field(default=0.0, ge=0, description="price units against every market order")
-    taker_per_unit: float = Field(default=0.0, ge=0)
-    taker_bps: float = Field(default=0.0, ge=0)
-    maker_per_unit: float = Field(default=0.0, description="negative = rebate")
-    maker_bps: float = 0.0
-    stop_loss: float | None = Field(default=None, gt=0, description="price units from entry")
-    take_profit: float | None = Field(default=None, gt=0)
-    max_hold_s: float | None = Field(default=None, gt=0)
-    trading_hours: TradingHours | None = None
-    fill_through: float = Field(default=0.0, ge=0, description="0 = limit fills on touch")
-    max_inventory: float | None = Field(default=None, gt=0, description="units")
-    sample_s: int = Field(default=60, ge=1, le=86_400, description="equity-curve sampling")
+    taker_per_unit: float = Field(
+        default=0.0, ge=0, description="commission per unit on market orders, in the quote currency"
+    )
+    taker_bps: float = Field(default=0.0, ge=0, description="commission on market orders, bps of notional")
+    maker_per_unit: float = Field(
+        default=0.0, description="commission per unit on limit fills, quote currency; negative = rebate"
+    )
+    maker_bps: float = Field(default=0.0, description="commission on limit fills, bps of notional")
+    stop_loss: float | None = Field(default=None, gt=0, description="price units against the entry price")
+    take_profit: float | None = Field(
+        default=None, gt=0, description="price units in favour of the entry price"
+    )
+    max_hold_s: float | None = Field(default=None, gt=0, description="seconds a position may stay open")
+    trading_hours: TradingHours | None = Field(
+        default=None, description="UTC window in which positions may be held; flat outside it"
+    )
+    fill_through: float = Field(
+        default=0.0, ge=0, description="price units the quote must trade through a limit; 0 = on touch"
+    )
+    max_inventory: float | None = Field(default=None, gt=0, description="largest position, units")
+    sample_s: int = Field(
+        default=60, ge=1, le=86_400, description="seconds between equity-curve samples (divides a day)"
+    )
 
     @field_validator("sample_s")
     @classmethod
@@ -87,16 +110,18 @@ class ExecutionConfig(_Model):
 
 
 class StrategyConfig(_Model):
-    name: str = Field(min_length=1)
-    module: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(min_length=1, description="a built-in strategy or one registered by `module`")
+    module: str | None = Field(default=None, description="Python module to import first (your own strategy)")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="the strategy's parameters (tables below)"
+    )
 
 
 class RunConfig(_Model):
-    group: str | None = Field(default=None, description="runs/{group}/...; defaults to the strategy name")
-    data: DataConfig
-    strategy: StrategyConfig
-    execution: ExecutionConfig
+    group: str | None = Field(default=None, description="runs/{group}/…; defaults to the strategy name")
+    data: DataConfig = Field(description="which ticks")
+    strategy: StrategyConfig = Field(description="which strategy, with which parameters")
+    execution: ExecutionConfig = Field(description="orders, costs and risk; money in the quote currency")
 
     @field_validator("group")
     @classmethod
@@ -155,5 +180,15 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
 
 
+def anchor_store(doc: Any, path: str | Path) -> Any:
+    """A relative local `data.store` is relative to the config file's folder, not to the current one
+    (so `hft run configs/x.yaml` and `cd configs && hft run x.yaml` use the same store)."""
+    data = doc.get("data") if isinstance(doc, dict) else None
+    store = data.get("store") if isinstance(data, dict) else None
+    if isinstance(store, str) and store and "://" not in store and not Path(store).expanduser().is_absolute():
+        data["store"] = str((Path(path).resolve().parent / store).resolve())
+    return doc
+
+
 def load_config(path: str | Path) -> RunConfig:
-    return parse_config(read_yaml(path), where=str(path))
+    return parse_config(anchor_store(read_yaml(path), path), where=str(path))

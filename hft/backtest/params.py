@@ -79,8 +79,8 @@ class EmaCrossParams(StrategyParams):
 
 class ZscoreParams(StrategyParams):
     window: int = Field(ge=2, le=10_000_000, description="ticks in the rolling window")
-    entry_z: float = Field(gt=0)
-    exit_z: float = Field(ge=0)
+    entry_z: float = Field(gt=0, description="enter when |z| of mid vs the window mean exceeds this")
+    exit_z: float = Field(ge=0, description="exit when |z| falls back below this")
     min_std: float = Field(default=1e-9, ge=0, description="below this std (price units) z is 0")
 
     @model_validator(mode="after")
@@ -107,8 +107,8 @@ class DonchianParams(StrategyParams):
 
 
 class FilteredEmaParams(StrategyParams):
-    fast: int = Field(ge=1)
-    slow: int = Field(ge=2)
+    fast: int = Field(ge=1, description="fast EMA span in ticks")
+    slow: int = Field(ge=2, description="slow EMA span in ticks; also the warm-up")
     max_spread: float = Field(gt=0, description="enter only when ask - bid <= this (price units)")
     gap_span: int = Field(default=50, ge=1, description="EMA span (ticks) of the gap between ticks")
     max_gap_ms: float = Field(gt=0, description="enter only when the average tick gap <= this")

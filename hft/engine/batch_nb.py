@@ -220,7 +220,7 @@ def _sample_k(ep, acct, G, mbuf, k, t):
     equity = acct[k, A_EQUITY]
     next_day = np.int64(acct[k, A_NEXT_DAY])
     if t >= next_day:
-        mbuf[k, nm, M_TS] = next_day - DAY_MS
+        mbuf[k, nm, M_TS] = next_day
         mbuf[k, nm, M_EQUITY] = equity
         mbuf[k, nm, M_POS] = pos
         mbuf[k, nm, M_DAY_CLOSE] = 1.0

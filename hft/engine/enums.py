@@ -104,7 +104,8 @@ TRADE_DTYPE = np.dtype(
     ]
 )
 
-#: Equity samples; `day_close` rows carry the day's start in `ts` and its closing equity.
+#: Equity samples, sorted by `ts`; a `day_close` row carries its UTC day's closing equity (marked at the
+#: day's last tick) stamped at 24:00 of that day, i.e. the next day's 00:00, after every sample of the day.
 MARK_DTYPE = np.dtype([("ts", "<i8"), ("equity", "<f8"), ("pos", "<f8"), ("day_close", "<i1")])
 
 # --- record buffers: float64 rows, converted to the dtypes above at the edge ------------------

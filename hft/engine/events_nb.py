@@ -351,7 +351,7 @@ def events_nb(ep, acct, g, t, b, a, tbuf, mbuf):
         next_day = np.int64(acct[A_NEXT_DAY])
         if t >= next_day:
             row = mbuf[nm]
-            row[M_TS] = next_day - DAY_MS
+            row[M_TS] = next_day
             row[M_EQUITY] = acct[A_EQUITY]
             row[M_POS] = pos
             row[M_DAY_CLOSE] = 1.0

@@ -309,7 +309,7 @@ def finish_nb(ep, acct, tbuf, mbuf):
     mbuf[nm, M_EQUITY] = equity
     mbuf[nm, M_POS] = 0.0
     mbuf[nm, M_DAY_CLOSE] = 0.0
-    mbuf[nm + 1, M_TS] = (its // DAY_MS) * DAY_MS
+    mbuf[nm + 1, M_TS] = (its // DAY_MS) * DAY_MS + DAY_MS
     mbuf[nm + 1, M_EQUITY] = equity
     mbuf[nm + 1, M_POS] = 0.0
     mbuf[nm + 1, M_DAY_CLOSE] = 1.0

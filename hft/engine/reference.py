@@ -227,7 +227,7 @@ def reference_run(name: str, sp, ep, ts, bid, ask) -> dict:
             next_day = (t // E.DAY_MS) * E.DAY_MS + E.DAY_MS
         if t >= next_smp:
             if t >= next_day:
-                marks.append((next_day - E.DAY_MS, equity, book.pos, 1))
+                marks.append((next_day, equity, book.pos, 1))
                 next_day = (t // E.DAY_MS) * E.DAY_MS + E.DAY_MS
             marks.append(((t // smp) * smp, equity, book.pos, 0))
             next_smp = (t // smp) * smp + smp
@@ -308,7 +308,7 @@ def reference_run(name: str, sp, ep, ts, bid, ask) -> dict:
         maxdd = max(maxdd, peak - equity)
         maxddf = max(maxddf, (peak - equity) / peak)
     marks.append((last_ts, equity, 0.0, 0))
-    marks.append(((last_ts // E.DAY_MS) * E.DAY_MS, equity, 0.0, 1))
+    marks.append(((last_ts // E.DAY_MS) * E.DAY_MS + E.DAY_MS, equity, 0.0, 1))
     trades = np.array([tuple(tr) for tr in book.trades], dtype=E.TRADE_DTYPE)
     return {
         "trades": trades,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,12 @@ import typer
 
 from hft.cli_common import StorageOpts, fail
 from hft.errors import ConfigError, HftError
+from hft.reduce.scan import METRIC_COLUMNS
+
+#: `--by` choices: every numeric metric a run summary carries.
+Metric = StrEnum("Metric", {**{m: m for m, t in METRIC_COLUMNS.items() if t.is_numeric()}, "dsr": "dsr"})
+#: `--phase` choices (hft.store.results.PHASES, or every phase)
+Phase = StrEnum("Phase", {p: p for p in ("test", "train", "run", "all")})
 
 __all__ = ["report", "dashboard", "app"]
 
@@ -23,22 +30,22 @@ _fail = fail
 
 def report(
     runs_url: Annotated[
-        str, typer.Argument(help="The runs folder ({store}/runs) or its store: a path or s3://…")
-    ],
+        str, typer.Argument(envvar="HFT_STORE", help="The runs folder ({store}/runs) or its store.")
+    ] = "./data",
     top: Annotated[
-        int, typer.Option(help="Runs in the leaderboard (and with curves, at most 10).", min=1)
+        int, typer.Option(help="Runs in the leaderboard (and with curves, at most 20).", min=1)
     ] = 10,
     by: Annotated[
-        str,
+        Metric,
         typer.Option(
             help="Metric to rank by (drawdowns and fees: lower is better); also psr, and dsr "
             "(PSR against the expected best Sharpe of the row's sweep window)."
         ),
-    ] = "sharpe",
+    ] = Metric.sharpe,
     phase: Annotated[
-        str,
+        Phase,
         typer.Option(help="Only rows of this phase: test (walk-forward out of sample), train, run, or all."),
-    ] = "all",
+    ] = Phase.all,
     min_days: Annotated[
         int,
         typer.Option(help="Ratios from fewer daily returns are flagged and ranked after the rest.", min=1),
@@ -63,8 +70,6 @@ def report(
     from hft.reduce.text import render_text
     from hft.store.fs import parse_storage_options
 
-    if phase not in ("test", "train", "run", "all"):
-        _fail(ConfigError(f"--phase {phase!r}: choose one of test, train, run, all"))
     where = None
     if strategy:
         where = pl.col("strategy") == strategy
@@ -73,20 +78,24 @@ def report(
         where = cond if where is None else where & cond
     try:
         opts = parse_storage_options(storage_option)
-        with warnings.catch_warnings(record=True) as caught:
+        from rich.console import Console
+
+        status = Console(stderr=True).status("report: scanning run summaries")
+        with warnings.catch_warnings(record=True) as caught, status:
             warnings.simplefilter("always", SkippedArtifactWarning)
             rep = build_report(
                 runs_url,
                 storage_options=opts,
-                by=by,
+                by=Metric(by).value,
                 top=top,
-                curves=min(top, 10),
+                curves=min(top, 20),
                 groups=group,
                 where=where,
                 optuna_storage=storage,
                 study=study,
-                phase=phase,
+                phase=Phase(phase).value,
                 min_days=min_days,
+                progress=lambda done, total, what: status.update(f"report: {what}"),
             )
         for w in caught:
             if issubclass(w.category, SkippedArtifactWarning):
@@ -101,7 +110,9 @@ def report(
             from hft.reduce.html import render_html
 
             html_target = str(html)
-            export_html(render_html(rep), html_target)
+            with Console(stderr=True).status("report: drawing the HTML (Optuna plots take a few seconds)"):
+                page = render_html(rep)
+            export_html(page, html_target)
             typer.echo(f"wrote {html_target}")
     except HftError as exc:
         _fail(exc)
@@ -121,7 +132,9 @@ def dashboard(
             help="Optuna storage URL (sqlite:///…/optuna.db) or journal file; default {store}/runs/optuna.db."
         ),
     ] = None,
-    store: Annotated[str, typer.Option(help="Store whose runs/optuna.db is the default storage.")] = "./data",
+    store: Annotated[
+        str, typer.Option(envvar="HFT_STORE", help="Store whose runs/optuna.db is the default storage.")
+    ] = "./data",
     host: Annotated[
         str, typer.Option(help="Address to bind (keep 127.0.0.1 unless you mean to share).")
     ] = "127.0.0.1",

@@ -1,36 +1,41 @@
-"""The report as one self-contained HTML file: inline CSS, inline SVG plots and a small inline
-script (sortable tables, hover tips, legend toggles). Nothing is fetched when it is opened.
+"""The report as one self-contained, interactive HTML file built on plotly.
 
-The script records any JavaScript error in `#js-errors` and marks `<body data-ready="1">` once it
-has run, so a headless browser can check the page really works."""
+plotly.js is embedded once (the first figure carries it, the others reference it), so the page
+needs no network. Tables are formatted for people (hft.tables) and sortable by a click on a header.
+
+A small script records any JavaScript error in `#js-errors`, and once the page has loaded marks
+`<body data-ready="1" data-plots=N data-empty=M>` (figures drawn / figures without any data point),
+so a headless browser can check that the page really works.
+"""
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from html import escape
 
 import polars as pl
 
-from hft.reduce.curves import downsample
+from hft.reduce.curves import RunDetail
 from hft.reduce.report import Report
-from hft.reduce.svg import bar_chart, heatmap, line_chart
+from hft.tables import fmt, kind_of, label, params_text
 
-__all__ = ["render_html"]
+__all__ = ["render_html", "table_html"]
 
 _CSS = """
-body{font:13px/1.4 system-ui,sans-serif;margin:20px;color:#222;background:#fff}
-h1{font-size:20px}h2{font-size:16px;margin-top:28px;border-bottom:1px solid #ccc}h3{font-size:14px}
-table{border-collapse:collapse;margin:6px 0;font-variant-numeric:tabular-nums}
-th,td{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}
-th{background:#f0f0f0;cursor:pointer;user-select:none}td.s,th.s{text-align:left}
-.plot{display:block;margin:8px 0;background:#fff}.plot .bg{fill:#fafafa;stroke:#ccc}
-.plot .grid{stroke:#e4e4e4}.plot .band{stroke:#888;stroke-dasharray:4 3}.plot .ax{font-size:10px;fill:#555}
-.plot .ttl{font-size:12px;font-weight:600}.legend{cursor:pointer}.legend.off{opacity:.35}
-.series.off{display:none}
-#tip{position:fixed;pointer-events:none;background:#222;color:#fff;padding:3px 6px;border-radius:3px;
-font-size:11px;display:none;z-index:9}.note{color:#8a5a00}.grid2{display:flex;flex-wrap:wrap;gap:12px}
-#js-errors{color:#b00;white-space:pre-wrap}
+body{font:13px/1.45 system-ui,sans-serif;margin:0 auto;padding:16px 24px;max-width:1280px;color:#222}
+h1{font-size:21px;margin:4px 0}
+h2{font-size:17px;margin-top:30px;border-bottom:1px solid #ccc;padding-bottom:3px}
+h3{font-size:14px;margin:18px 0 4px}nav a{margin-right:12px}.meta{color:#555}
+.tbl{max-width:100%;overflow-x:auto;margin:6px 0}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:12px}
+th,td{border-bottom:1px solid #e3e3e3;padding:3px 8px;text-align:right;white-space:nowrap}
+th{background:#f4f4f4;cursor:pointer;user-select:none;position:sticky;top:0}
+td.s,th.s{text-align:left}td.w{white-space:normal;min-width:12em;max-width:28em}
+.note{color:#8a5a00}.grid2{display:grid;grid-template-columns:1fr 1fr;gap:8px}
+@media(max-width:900px){.grid2{grid-template-columns:1fr}}
+.kpi{display:flex;flex-wrap:wrap;gap:6px 18px;margin:4px 0}.kpi b{font-weight:600}
+details summary{cursor:pointer;color:#1f4e9c}#js-errors{color:#b00;white-space:pre-wrap}
+.fig{min-height:40px;min-width:0}.grid2>*{min-width:0}
 """
 
 _JS = """
@@ -40,19 +45,6 @@ _JS = """
   window.addEventListener('error',function(e){rec('error: '+e.message);});
   window.addEventListener('unhandledrejection',function(e){rec('rejection: '+e.reason);});
   try{
-    var tip=document.getElementById('tip');
-    document.addEventListener('mousemove',function(e){
-      var t=e.target.closest?e.target.closest('[data-tip]'):null;
-      if(!t){tip.style.display='none';return;}
-      tip.textContent=t.getAttribute('data-tip');tip.style.display='block';
-      tip.style.left=(e.clientX+12)+'px';tip.style.top=(e.clientY+12)+'px';
-    });
-    document.querySelectorAll('svg.plot .legend').forEach(function(g){
-      g.addEventListener('click',function(){
-        var s=g.getAttribute('data-series');g.classList.toggle('off');
-        g.closest('svg').querySelectorAll('.series.s'+s).forEach(function(p){p.classList.toggle('off');});
-      });
-    });
     document.querySelectorAll('table.sortable').forEach(function(tb){
       tb.querySelectorAll('th').forEach(function(th,ci){
         th.addEventListener('click',function(){
@@ -67,122 +59,244 @@ _JS = """
         });
       });
     });
-    document.body.setAttribute('data-plots',String(document.querySelectorAll('svg.plot').length));
   }catch(e){rec('report script: '+e.message);}
-  document.body.setAttribute('data-ready','1');
+  function size(v){
+    if(!v){return 0;}if(v.length!==undefined){return v.length;}
+    if(v.bdata){return 1;}return 0;}
+  function points(gd){
+    var n=0;(gd._fullData||gd.data||[]).forEach(function(t){
+      n+=Math.max(t._length||0,size(t.x),size(t.y),size(t.z),size(t.values),size(t.dimensions));});
+    return n;}
+  window.addEventListener('load',function(){
+    setTimeout(function(){
+      var plots=document.querySelectorAll('.js-plotly-plot');var empty=0;
+      plots.forEach(function(gd){if(points(gd)===0){empty++;rec('figure without data: '+gd.id);}});
+      document.body.setAttribute('data-plots',String(plots.length));
+      document.body.setAttribute('data-empty',String(empty));
+      document.body.setAttribute('data-ready','1');
+    },0);
+  });
 })();
 """
 
-
-def _fmt(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return str(v)
-        a = abs(v)
-        return f"{v:.4g}" if a < 1e5 else f"{v:,.0f}"
-    return str(v)
+_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
-def table_html(df: pl.DataFrame, *, sortable: bool = True, max_rows: int = 500) -> str:
-    """An HTML table; cells keep the raw value in data-v so sorting is numeric."""
+class _Figures:
+    """Turns plotly figures into divs; the first carries plotly.js, the rest reuse it."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, fig, kind: str) -> str:
+        if fig is None:
+            return ""
+        first = self.count == 0
+        self.count += 1
+        div = fig.to_html(
+            full_html=False,
+            include_plotlyjs=first,
+            config=_CONFIG,
+            div_id=f"fig{self.count}",
+        )
+        return f'<div class="fig" data-kind="{kind}">{div}</div>'
+
+
+def table_html(
+    df: pl.DataFrame | None, *, sortable: bool = True, max_rows: int = 500, currency: str | None = None
+) -> str:
+    """An HTML table with human headers and numbers; cells keep the raw value in data-v for sorting."""
     if df is None or df.is_empty():
         return "<p>none</p>"
     cols = df.columns
     numeric = {c for c, t in df.schema.items() if t.is_numeric()}
-    head = "".join(f'<th class="{"" if c in numeric else "s"}">{escape(c)}</th>' for c in cols)
+    kinds = {c: kind_of(c) for c in cols}
+    head = "".join(
+        f'<th class="{"" if c in numeric else "s"}" title="{escape(c)}">{escape(label(c, currency))}</th>'
+        for c in cols
+    )
     rows = []
     for row in df.head(max_rows).iter_rows():
         cells = []
         for c, v in zip(cols, row, strict=True):
-            text = _fmt(v).replace("\n", "; ")
-            cells.append(
-                f'<td class="{"" if c in numeric else "s"}" data-v="{escape("" if v is None else str(v))}">'
-                f"{escape(text)}</td>"
-            )
+            text = params_text(v) if c == "params" else fmt(v, kinds[c])
+            cls = "" if c in numeric else ("s w" if c == "params" else "s")
+            raw = "" if v is None else str(v)
+            cells.append(f'<td class="{cls}" data-v="{escape(raw)}">{escape(text)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    more = f"<p>… {df.height - max_rows} more rows in the export</p>" if df.height > max_rows else ""
+    more = (
+        f"<p>… {df.height - max_rows:,} more rows in the export (--csv)</p>" if df.height > max_rows else ""
+    )
     cls = ' class="sortable"' if sortable else ""
-    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+    body = f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
+    return f'<div class="tbl"><table{cls}>{body}</table></div>{more}'
 
 
-def _ms(ts: pl.Series) -> list[float]:
-    return ts.dt.epoch("ms").cast(pl.Float64).to_list()
+_LEAD = (
+    "rank", "run_id", "group", "strategy", "symbol", "phase", "fold", "start", "end", "n_days",
+    "{by}", "net_pnl", "total_return", "sharpe", "sharpe_se", "psr", "dsr", "max_drawdown_frac",
+    "trades", "win_rate", "params",
+)  # fmt: skip
+_WF_KEY = ("sweep", "folds", "sum_net_pnl", "sum_trades", "sum_fees", "mean_sharpe", "mean_max_drawdown_frac",
+           "share_folds_profitable")  # fmt: skip
+_HONEST = ("sharpe", "sharpe_se", "psr", "dsr", "pbo", "n_days")
 
 
-def _curves(report: Report) -> str:
-    eq, dd = [], []
-    for i, d in enumerate(report.details):
-        if d.equity is None or d.equity.is_empty():
-            continue
-        s = downsample(d.equity)
-        name = f"#{i + 1} {d.run_id}"
-        eq.append((name, _ms(s["ts"]), s["equity"].to_list()))
-        dd.append((name, _ms(s["ts"]), (-s["drawdown_frac"] * 100).to_list()))
-    if not eq:
-        return "<p>no equity curves (missing equity.parquet)</p>"
-    return line_chart(eq, title="Equity of the top runs", kind="equity", ylabel="equity") + line_chart(
-        dd, title="Drawdown from running peak (%)", kind="drawdown", ylabel="drawdown %"
+def _lead_cols(df: pl.DataFrame, by: str) -> list[str]:
+    return [c for c in dict.fromkeys(x.format(by=by) for x in _LEAD) if c in df.columns]
+
+
+def _currency(report: Report) -> str | None:
+    curs = {d.currency for d in report.details if d.currency}
+    return curs.pop() if len(curs) == 1 else None
+
+
+def _leaderboard(report: Report) -> str:
+    by, cur = report.by, _currency(report)
+    top = max(report.leaderboard.height, 1)
+    ranked = report.ranked.filter(pl.col("rank").is_not_null())
+    out = []
+    if "phase" in ranked.columns and (ranked["phase"] == "test").any():
+        oos = ranked.filter(pl.col("phase") == "test").head(top)
+        rest = ranked.filter((pl.col("phase") != "test") | pl.col("phase").is_null()).head(top)
+        out.append("<h3>Out of sample (walk-forward test windows): the numbers to trust</h3>")
+        out.append(table_html(oos.select(_lead_cols(oos, by)), currency=cur))
+        out.append("<h3>In sample and other runs</h3>")
+        out.append(table_html(rest.select(_lead_cols(rest, by)), currency=cur))
+    else:
+        lead = ranked.head(top)
+        out.append(table_html(lead.select(_lead_cols(lead, by)), currency=cur))
+    return "".join(out)
+
+
+def _honest(report: Report) -> str:
+    cols = [c for c in _HONEST if c in report.ranked.columns]
+    if not ({"sharpe_se", "psr", "dsr", "pbo"} & set(cols)):
+        return ""
+    df = report.ranked.filter(pl.col("rank").is_not_null()).head(max(report.leaderboard.height, 1))
+    return (
+        "<h2 id='honest'>Honest ranking</h2><p>Sharpe standard error, probabilistic Sharpe ratio (PSR: "
+        "chance the true Sharpe is above 0), deflated Sharpe ratio (DSR: PSR corrected for the number "
+        "of trials) and probability of backtest overfitting (PBO), where the runs carry them.</p>"
+        + table_html(df.select("rank", "run_id", "strategy", *cols))
     )
 
 
-def _run_section(i: int, d) -> str:
-    parts = [f'<h3 id="run-{escape(d.run_id)}">#{i + 1} {escape(d.run_id)}</h3><p>{escape(d.url)}</p>']
-    st = d.stats
-    if st.get("trades"):
-        summary = pl.DataFrame(
-            [{"trades": st["trades"], **st["pnl"], **{f"hold_{k}": v for k, v in st["holding_s"].items()}}]
+def _sweeps(report: Report, fig: _Figures) -> str:
+    out = ["<h2 id='params'>Parameters</h2>"]
+    from hft.reduce.sweep_figures import param_heatmap, study_figures, walkforward_figure
+
+    grids = [g for g in report.heatmaps if g.get("z")]
+    if grids:
+        out.append(
+            '<div class="grid2">'
+            + "".join(fig(param_heatmap(g, report.by), "heatmap") for g in grids)
+            + "</div>"
         )
-        parts.append(table_html(summary, sortable=False))
-        h = st["histogram"]
-        charts = [
-            bar_chart(
-                [f"{lo:.3g}" for lo in h["lo"].to_list()],
-                h["count"].cast(pl.Float64).to_list(),
-                title="Net PnL per trade",
-                kind="pnl_hist",
-                width=370,
-                tips=[f"[{lo:.4g}, {hi:.4g}): {c} trades" for lo, hi, c in h.iter_rows()],
-            ),
-            bar_chart(
-                [str(x) for x in st["by_hour"]["hour"].to_list()],
-                st["by_hour"]["net_pnl"].to_list(),
-                title="Net PnL by entry hour (UTC)",
-                kind="by_hour",
-                width=370,
-                tips=[
-                    f"{h:02d}h: {n} trades, net {p:.4g}, win {w:.0%}"
-                    for h, n, p, _, w in st["by_hour"].iter_rows()
-                ],
-            ),
-        ]
-        parts.append(f'<div class="grid2">{"".join(charts)}</div>')
-    elif d.trades is None:
+    if not report.eta2.is_empty():
+        import plotly.graph_objects as go
+
+        from hft.reduce.figures import TEMPLATE
+
+        e = report.eta2
+        f = go.Figure(
+            go.Bar(
+                x=[f"{s}.{p}" for s, p in zip(e["strategy"], e["param"], strict=True)],
+                y=e["eta2"].to_numpy(),
+                hovertemplate="%{x}: %{y:.1%} of the variance<extra></extra>",
+            )
+        )
+        f.update_layout(
+            template=TEMPLATE,
+            height=320,
+            hovermode="closest",
+            yaxis=dict(tickformat=".0%"),
+            title=f"Share of {label(report.by)} variance explained by each parameter (η²)",
+        )
+        out.append(fig(f, "eta2"))
+    out.append(
+        "<details><summary>Sensitivity table</summary>" + table_html(report.sensitivity) + "</details>"
+    )
+    if report.walkforward is not None:
+        out.append("<h2 id='wf'>Walk-forward</h2>")
+        wfs = report.walkforward_summary
+        key = [c for c in _WF_KEY if c in wfs.columns]
+        out.append(table_html(wfs.select(key)))
+        out.append("<details><summary>Every out-of-sample mean</summary>" + table_html(wfs) + "</details>")
+        for sweep in report.walkforward["sweep"].unique(maintain_order=True).to_list():
+            out.append(fig(walkforward_figure(report.walkforward, sweep), "walkforward"))
+        wf = report.walkforward.drop([c for c in report.walkforward.columns if c.startswith("train_")])
+        out.append("<details><summary>Every fold (out of sample)</summary>" + table_html(wf) + "</details>")
+    notes: list[str] = []
+    studies = study_figures(report.optuna_files, notes)
+    if studies or notes:
+        out.append("<h2 id='optuna'>Optuna studies</h2>")
+        out.extend(f'<p class="note">{escape(n)}</p>' for n in notes)
+    for s in studies:
+        out.append(
+            f"<h3>{escape(s.study)} · {s.trials:,} completed trials</h3>"
+            f"<p class='meta'>{escape(s.storage)}</p>"
+        )
+        out.extend(f'<p class="note">{escape(n)}</p>' for n in s.notes)
+        out.append('<div class="grid2">' + "".join(fig(f, f"optuna_{k}") for k, f in s.figures) + "</div>")
+    return "".join(out)
+
+
+def _kpis(d: RunDetail) -> str:
+    m = d.summary.get("metrics", {})
+    cur = f" {d.currency}" if d.currency else ""
+    items = [
+        ("net PnL", f"{fmt(m.get('net_pnl'), 'money')}{cur}"),
+        ("return", fmt(m.get("total_return"), "frac")),
+        ("Sharpe", fmt(m.get("sharpe"))),
+        ("max DD", f"{fmt(m.get('max_drawdown_frac'), 'frac')} ({fmt(m.get('max_drawdown'), 'money')}{cur})"),
+        ("trades", fmt(m.get("trades"))),
+        ("win", fmt(m.get("win_rate"), "frac")),
+        ("fees", f"{fmt(m.get('fees'), 'money')}{cur}"),
+        ("capital", f"{fmt(d.capital, 'money')}{cur}"),
+    ]
+    return (
+        '<div class="kpi">'
+        + "".join(f"<span>{k} <b>{escape(v)}</b></span>" for k, v in items if v.strip())
+        + "</div>"
+    )
+
+
+def _run_section(i: int, d: RunDetail, fig: _Figures) -> str:
+    from hft.reduce.figures import calendar, pnl_waterfall, run_timeline, trade_figures
+
+    strat = d.summary.get("config", {}).get("strategy", {})
+    params = ", ".join(f"{k}={v}" for k, v in (strat.get("params") or {}).items())
+    parts = [
+        f'<h3 id="run-{escape(d.run_id)}">#{i + 1} {escape(strat.get("name", ""))} on {escape(d.symbol)} '
+        f"· {escape(d.window)} · {escape(d.run_id)}</h3>",
+        f"<p class='meta'>{escape(params)} · {escape(d.url)}</p>",
+        _kpis(d),
+    ]
+    timeline = run_timeline(d)  # before the notes: it may add one about markers
+    parts.extend(f'<p class="note">{escape(n)}</p>' for n in d.notes)
+    parts.append(fig(timeline, "timeline"))
+    monthly = ""
+    if d.monthly is not None and not d.monthly.is_empty():
+        monthly = "<h3>Monthly returns</h3>" + table_html(
+            d.monthly.select(pl.col("year").cast(pl.String), "month", pl.col("ret").alias("return"), "days"),
+            sortable=False,
+        )
+    parts.append(
+        '<div class="grid2">' + fig(calendar(d), "calendar") + fig(pnl_waterfall(d), "pnl_split") + "</div>"
+    )
+    parts.append(monthly)
+    if d.trades is None:
         parts.append('<p class="note">trades.parquet missing or unreadable</p>')
-    else:
+    elif not d.stats.get("trades"):
         parts.append("<p>no trades</p>")
-    if d.clustering is not None:
-        c = d.clustering
-        band = c["band"][0]
+    else:
+        parts.append(fig(trade_figures(d), "trades"))
+        st, cur = d.stats, d.currency or None
         parts.append(
             '<div class="grid2">'
-            + bar_chart(
-                [str(x) for x in c["lag"].to_list()],
-                c["acf_abs_returns"].to_list(),
-                title="ACF of |returns| (volatility clustering)",
-                kind="acf_abs",
-                width=370,
-                band=band,
-            )
-            + bar_chart(
-                [str(x) for x in c["lag"].to_list()],
-                c["acf_returns"].to_list(),
-                title="ACF of returns",
-                kind="acf",
-                width=370,
-                band=band,
-            )
+            + table_html(st["by_side"], sortable=False, currency=cur)
+            + table_html(st["by_exit"], sortable=False, currency=cur)
             + "</div>"
         )
     return "".join(parts)
@@ -191,87 +305,30 @@ def _run_section(i: int, d) -> str:
 def render_html(report: Report) -> str:
     by = report.by
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    skipped = report.skipped
+    fig = _Figures()
     out = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>hft report: {escape(report.url)}</title><style>{_CSS}</style></head><body>",
-        '<div id="tip"></div><pre id="js-errors"></pre>',
-        f"<h1>hft report</h1><p>{escape(report.url)} · {report.runs} runs · ranked by <b>{escape(by)}</b> "
-        f"({'higher' if report.descending else 'lower'} is better) · {created}</p>",
+        '<pre id="js-errors"></pre>',
+        f"<h1>hft report</h1><p class='meta'>{escape(report.url)} · {report.runs:,} runs · ranked by "
+        f"<b>{escape(label(by))}</b> ({'higher' if report.descending else 'lower'} is better) · {created}. "
+        "Times are UTC; money is in each symbol's quote currency.</p>",
+        "<nav><a href='#lead'>Leaderboard</a><a href='#strategies'>Strategies</a>"
+        "<a href='#params'>Parameters</a>"
+        "<a href='#wf'>Walk-forward</a><a href='#optuna'>Optuna</a><a href='#runs'>Top runs</a></nav>",
     ]
-    if skipped:
-        items = "".join(f"<li>{escape(k)}: {v}</li>" for k, v in sorted(skipped.items()))
+    if report.skipped:
+        items = "".join(f"<li>{escape(k)}: {v:,}</li>" for k, v in sorted(report.skipped.items()))
         out.append(f'<p class="note">skipped artifacts:</p><ul class="note">{items}</ul>')
-    for note in report.notes:
-        out.append(f'<p class="note">{escape(note)}</p>')
-    out.append("<h2>Leaderboard</h2>")
-    lead_cols = [
-        c
-        for c in (
-            "rank",
-            "phase",
-            "fold",
-            "window",
-            "n_days",
-            "few_days",
-            "run_id",
-            "group",
-            "strategy",
-            "symbol",
-            by,
-            "net_pnl",
-            "sharpe",
-            "max_drawdown_frac",
-            "trades",
-            "win_rate",
-            "params",
-        )
-        if c in report.leaderboard.columns
-    ]
-    out.append(table_html(report.leaderboard.select(list(dict.fromkeys(lead_cols)))))
-    out.append("<h2>Equity and drawdown of the top runs</h2>" + _curves(report))
-    out.append("<h2>Strategies</h2>" + table_html(report.strategies))
-    out.append("<h2>Parameters</h2>")
-    if report.heatmap and report.heatmap.get("z"):
-        g = report.heatmap
-        out.append(
-            heatmap(
-                g["x_labels"],
-                g["y_labels"],
-                g["z"],
-                g["n"],
-                title=f"Mean {by} of {g['strategy']} over {g['x']} × {g['y']}",
-                kind="heatmap",
-                xlabel=g["x"],
-                ylabel=g["y"],
-            )
-        )
-    if report.importance is not None:
-        imp = report.importance
-        out.append(
-            bar_chart(
-                imp["param"].to_list(),
-                imp["importance"].to_list(),
-                title=f"Parameter importance (Optuna, study {report.importance_study})",
-                kind="importance",
-            )
-        )
-    if not report.eta2.is_empty():
-        e = report.eta2
-        labels = [f"{s}.{p}" for s, p in zip(e["strategy"].to_list(), e["param"].to_list(), strict=True)]
-        out.append(
-            bar_chart(
-                labels,
-                e["eta2"].to_list(),
-                title=f"Share of {by} variance explained by each parameter (η²)",
-                kind="eta2",
-            )
-        )
-    out.append("<h3>Sensitivity</h3>" + table_html(report.sensitivity))
-    if report.walkforward is not None:
-        out.append("<h2>Walk-forward, out of sample</h2>")
-        out.append(table_html(report.walkforward_summary) + table_html(report.walkforward))
-    out.append("<h2>Top runs</h2>")
-    out.extend(_run_section(i, d) for i, d in enumerate(report.details))
+    out.extend(f'<p class="note">{escape(n)}</p>' for n in report.notes)
+    out.append("<h2 id='lead'>Leaderboard</h2>" + _leaderboard(report))
+    out.append(_honest(report))
+    out.append(
+        "<h2 id='strategies'>Strategies</h2>" + table_html(report.strategies, currency=_currency(report))
+    )
+    out.append(_sweeps(report, fig))  # in page order: the first figure on the page carries plotly.js
+    out.append("<h2 id='runs'>Top runs</h2>")
+    out.extend(_run_section(i, d, fig) for i, d in enumerate(report.details))
     out.append(f"<script>{_JS}</script></body></html>")
     return "".join(out)

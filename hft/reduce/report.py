@@ -42,13 +42,15 @@ class Report:
     strategies: pl.DataFrame
     sensitivity: pl.DataFrame
     eta2: pl.DataFrame
-    heatmap: dict | None
+    heatmap: dict | None  # the leading strategy's (kept for callers of the first version)
     details: list[RunDetail] = field(default_factory=list)
     walkforward: pl.DataFrame | None = None
     walkforward_summary: pl.DataFrame | None = None
     importance: pl.DataFrame | None = None  # param, importance (Optuna)
     importance_study: str | None = None
     notes: list[str] = field(default_factory=list)
+    heatmaps: list[dict] = field(default_factory=list)  # one per strategy with two parameters
+    optuna_files: list[str] = field(default_factory=list)  # local sweep storages (Optuna plots)
     selection: Selection | None = None  # per-window n_tried, n_effective, DSR, PBO; WF degradation
     min_days: int = DEFAULT_MIN_DAYS
     phase: str | None = None  # the --phase filter (None: all)
@@ -79,6 +81,8 @@ def build_report(
     study: str | None = None,
     heatmap: tuple[str, str] | None = None,
     lags: int = 20,
+    prices: bool = True,
+    progress=None,
     phase: str | None = None,
     min_days: int = DEFAULT_MIN_DAYS,
     pbo_splits: int = DEFAULT_PBO_SPLITS,
@@ -88,8 +92,11 @@ def build_report(
     Runs the objective `by` cannot rank (null/NaN, pruned, failed) are kept in the export but not
     ranked. Every phase is ranked on its own, test first (hft.reduce.leaderboard); `leaderboard`
     holds the top `top` of each phase. `phase` (test | train | run | all) filters the rows. `curves`
-    (default `top`, capped at 10 for plots) is how many leaders get equity and trade analytics.
+    (default `top`) is how many ranked leaders get equity and trade analytics; `prices` reads their
+    tick days for the price chart and buy-and-hold. `progress(done, total, what)` is told of each step.
     """
+    tell = progress or (lambda done, total, what: None)
+    tell(0, 1, "scanning run summaries")
     scan = scan_runs(url, storage_options, groups=groups)
     if phase not in (None, "all"):
         cond = pl.col("phase") == phase
@@ -113,6 +120,11 @@ def build_report(
     )
     if choice:
         grid = heatmap_grid(table, by, choice[0], choice[1], choice[2])
+    grids = [grid] if grid else []
+    for strategy in sorted(set(eta2["strategy"].to_list()) - {choice[0] if choice else None}):
+        pick = _pick_heatmap(eta2, strategy)
+        if pick:
+            grids.append(heatmap_grid(table, by, *pick))
     report = Report(
         url=scan.store.uri(),
         by=by,
@@ -125,16 +137,20 @@ def build_report(
         sensitivity=sensitivity(table, by),
         eta2=eta2,
         heatmap=grid,
+        heatmaps=[g for g in grids if g.get("z")],
+        optuna_files=list(scan.optuna_files),
         selection=sel,
         min_days=min_days,
         phase=phase,
     )
-    n_curves = min(top if curves is None else curves, lead.height)
+    n_curves = min(top if curves is None else curves, ranked_lead.height)
     folders = scan.run_folders
-    for row in ranked_lead.head(n_curves).iter_rows(named=True):
+    for i, row in enumerate(ranked_lead.head(n_curves).iter_rows(named=True)):
+        tell(i, n_curves, f"curves of run {i + 1}/{n_curves}")
         run_url = folders.get((row["group"], row["run_id"]))
         if run_url is not None:
-            report.details.append(load_run(scan, row["run_id"], run_url, lags=lags))
+            report.details.append(load_run(scan, row["run_id"], run_url, lags=lags, prices=prices))
+    tell(n_curves, n_curves, "walk-forward and Optuna tables")
     report.walkforward = walkforward_table(scan)
     if report.walkforward is not None:
         report.walkforward_summary = walkforward_summary(report.walkforward)
@@ -161,12 +177,17 @@ def _default_storage(scan: RunsScan) -> str | None:
 
 
 def export_table(df: pl.DataFrame, target: str, storage_options: dict[str, Any] | None = None) -> str:
-    """Write `df` as CSV or Parquet (by extension) atomically to a local path or fsspec URL."""
+    """Write `df` as CSV (one line per run) or Parquet (by extension) atomically to a local path or
+    fsspec URL."""
     buf = io.BytesIO()
     if target.endswith(".parquet"):
         df.write_parquet(buf, compression="zstd")
     else:
         flat = df.with_columns(pl.col(c).cast(pl.String) for c, t in df.schema.items() if t.is_nested())
+        # one line per row: `params` YAML (and any other multi-line text) joined with ", "; the
+        # typed param_<name> columns already give one column per parameter
+        text = [c for c, t in flat.schema.items() if t == pl.String]
+        flat = flat.with_columns(pl.col(c).str.strip_chars().str.replace_all(r"\s*\n\s*", ", ") for c in text)
         flat.write_csv(buf)
     parent, name = posixpath.split(target.rstrip("/"))
     st = open_store(parent or ".", storage_options if "://" in target else None)

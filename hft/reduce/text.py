@@ -1,69 +1,101 @@
-"""The report for a terminal: leaderboard, strategies, sensitivity, the leaders' trade stats and
-the walk-forward table, as plain Polars tables."""
+"""The report for a terminal: leaderboard, strategies, sensitivity, the leaders' trade stats and the
+walk-forward table, as rich tables that fit the terminal width (readable at 80 columns)."""
 
 from __future__ import annotations
 
-import polars as pl
+import io
+import shutil
 
 from hft.reduce.leaderboard import leaderboard_sections
 from hft.reduce.report import Report
 from hft.reduce.selection import degradation_frame, selection_frame
+from hft.tables import fmt, label, render_table
 
 __all__ = ["render_text"]
 
-
-def _t(df: pl.DataFrame, rows: int = 50) -> str:
-    with pl.Config(
-        tbl_rows=rows,
-        tbl_cols=-1,
-        tbl_width_chars=220,
-        fmt_str_lengths=48,
-        tbl_hide_dataframe_shape=True,
-        tbl_hide_column_data_types=True,
-        float_precision=4,
-    ):
-        return str(df)
+_LEAD = ("rank", "run_id", "strategy", "phase", "fold", "n_days", "{by}", "net_pnl", "total_return", "sharpe",
+         "psr", "dsr", "max_drawdown_frac", "trades", "params")  # fmt: skip
 
 
-def render_text(report: Report) -> str:
+def render_text(report: Report, width: int | None = None) -> str:
+    """The whole terminal report as text, `width` columns wide (default: the terminal's)."""
+    from rich.console import Console
+
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    buf = io.StringIO()
+    con = Console(file=buf, width=width, highlight=False, soft_wrap=False, color_system=None)
     by = report.by
-    out = [
-        f"{report.url}: {report.runs} runs, ranked by {by} "
+
+    def render_table_w(df, title, **kw):
+        return render_table(df, title, width=width, **kw)
+
+    con.print(
+        f"{report.url}: {report.runs:,} runs, ranked by {label(by)} "
         f"({'higher' if report.descending else 'lower'} is better)"
-    ]
+    )
     if report.skipped:
-        out.append("skipped: " + ", ".join(f"{k}={v}" for k, v in sorted(report.skipped.items())))
-    out.extend(report.notes)
+        con.print("skipped: " + ", ".join(f"{k}={v:,}" for k, v in sorted(report.skipped.items())))
+    for note in report.notes:
+        con.print(note)
+    currency = _currency(report)
+    # one table per phase, out of sample first: the numbers to trust (hft.reduce.leaderboard)
     for title, part in leaderboard_sections(report.leaderboard, by):
-        out += ["", title, _t(part)]
-    if report.selection is not None and report.selection.windows:
-        out += ["", "Selection statistics per sweep window (n_tried counts pruned and failed trials)"]
-        out += [_t(selection_frame(report.selection))]
-    if report.selection is not None and report.selection.degradation:
-        out += ["", "Walk-forward degradation per fold (train vs test Sharpe)"]
-        out += [_t(degradation_frame(report.selection))]
-    out += ["", "Strategies", _t(report.strategies)]
+        cols = [c for c in dict.fromkeys([*(x.format(by=by) for x in _LEAD), "window"]) if c in part.columns]
+        con.print(render_table_w(part.select(cols), title, currency=currency))
+    sel = report.selection
+    if sel is not None and sel.windows:
+        title = "Selection statistics per sweep window (n_tried counts pruned and failed trials)"
+        con.print(render_table_w(selection_frame(sel), title))
+    if sel is not None and sel.degradation:
+        con.print(
+            render_table_w(degradation_frame(sel), "Walk-forward degradation per fold (train vs test Sharpe)")
+        )
+    con.print(render_table_w(report.strategies, "Strategies", currency=currency))
     if not report.eta2.is_empty():
-        out += ["", f"Parameter sensitivity of {by} (η² = share of variance explained)", _t(report.eta2)]
-        out += [_t(report.sensitivity, rows=60)]
+        con.print(
+            render_table_w(report.eta2, f"Parameter sensitivity of {label(by)} (η² = share of variance)")
+        )
+        con.print(render_table_w(report.sensitivity, "Mean by parameter level", max_rows=60))
     if report.importance is not None:
-        out += ["", f"Optuna parameter importance (study {report.importance_study})", _t(report.importance)]
+        con.print(
+            render_table_w(
+                report.importance, f"Optuna parameter importance (study {report.importance_study})"
+            )
+        )
+    lines = []
     for i, d in enumerate(report.details):
         st = d.stats
+        cur = f" {d.currency}" if d.currency else ""
         line = f"#{i + 1} {d.run_id}"
         if st.get("trades"):
             p, h = st["pnl"], st["holding_s"]
             line += (
-                f": {st['trades']} trades, net {p['total']:.2f}, mean {p['mean']:.4g}, p05/p50/p95 "
-                f"{p['p05']:.4g}/{p['p50']:.4g}/{p['p95']:.4g}, win {p['win_rate']:.1%}, hold median "
-                f"{h['median']:.1f}s p90 {h['p90']:.1f}s"
+                f": {st['trades']:,} trades, net {fmt(p['total'], 'money')}{cur}, "
+                f"mean {fmt(p['mean'], 'money')}, "
+                f"p05/p50/p95 {fmt(p['p05'], 'money')}/{fmt(p['p50'], 'money')}/{fmt(p['p95'], 'money')}, "
+                f"win {fmt(p['win_rate'], 'frac')}, hold median {fmt(h['median'], 'seconds')}, "
+                f"p90 {fmt(h['p90'], 'seconds')}"
+            )
+        if d.split:
+            s = d.split
+            line += (
+                f"; gross {fmt(s['gross'], 'money')}, slippage {fmt(-s['slippage'], 'money')}, "
+                f"fees {fmt(-s['fees'], 'money')}{cur}"
             )
         if d.equity is not None and d.equity.height:
-            line += f", max drawdown {d.equity['drawdown_frac'].max():.2%}"
-        if d.clustering is not None:
-            a = d.clustering["acf_abs_returns"]
-            line += f", ACF|r| lag1 {a[0]:.3f}" if a[0] is not None else ""
-        out += (["", "Top runs"] if i == 0 else []) + [line]
+            line += f", max drawdown {fmt(d.equity['drawdown_frac'].max(), 'frac')}"
+        lines.append(line)
+    if lines:
+        con.print("\nTop runs")
+        for line in lines:
+            con.print(line)
     if report.walkforward is not None:
-        out += ["", "Walk-forward (out of sample)", _t(report.walkforward_summary), _t(report.walkforward)]
-    return "\n".join(out)
+        wf = report.walkforward.drop([c for c in report.walkforward.columns if c.startswith("train_")])
+        con.print(render_table_w(report.walkforward_summary, "Walk-forward, out of sample (per sweep)"))
+        con.print(render_table_w(wf, "Walk-forward folds, out of sample", currency=currency))
+    return buf.getvalue().rstrip("\n")
+
+
+def _currency(report: Report) -> str | None:
+    curs = {d.currency for d in report.details if d.currency}
+    return curs.pop() if len(curs) == 1 else None

@@ -30,10 +30,12 @@ def walkforward_table(scan: RunsScan) -> pl.DataFrame | None:
             scan.skip(Skipped(url, "walkforward.parquet without columns", ", ".join(missing)))
             continue
         metrics = [c for c in METRIC_COLUMNS if c in df.columns]
-        cols = [*WALKFORWARD_COLUMNS, *metrics]
+        train = [f"train_{m}" for m in METRIC_COLUMNS if f"train_{m}" in df.columns]  # in-sample objectives
+        cols = [*WALKFORWARD_COLUMNS, *metrics, *train]
         frames.append(
             df.select(cols)
             .with_columns(pl.col(m).cast(METRIC_COLUMNS[m]) for m in metrics)
+            .with_columns(pl.col(c).cast(pl.Float64) for c in train)
             .with_columns(pl.lit(sweep).alias("sweep"))
             .select("sweep", *cols)
             .sort("fold")

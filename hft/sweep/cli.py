@@ -62,12 +62,15 @@ def sweep(
         ),
     ] = None,
     n_trials: Annotated[int | None, typer.Option(help="Override the spec's n_trials.", min=1)] = None,
-    store: Annotated[str | None, typer.Option(help="Store URL (overrides the spec's data.store).")] = None,
+    store: Annotated[
+        str | None, typer.Option(envvar="HFT_STORE", help="Store URL (overrides the spec's data.store).")
+    ] = None,
     feed_url: Annotated[
         str | None, typer.Option(help="Ingest missing days from this feed first (else data.feed_url).")
     ] = None,
     storage_option: StorageOpts = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    strict: Annotated[bool, typer.Option(help="Fail when requested days are not in the store.")] = False,
 ) -> None:
     """Optuna sweep over a pool of Ray actors (resumable), or a batch of plain run configs."""
     from hft.store.fs import parse_storage_options
@@ -79,7 +82,9 @@ def sweep(
         first = specs[0]
         doc = read_yaml(first) if len(specs) == 1 and first.is_file() else None
         if doc is not None and is_sweep_spec(doc):
-            spec = parse_spec(doc, where=str(first))
+            from hft.backtest.config import anchor_store
+
+            spec = parse_spec(anchor_store(doc, first), where=str(first))
             res = run_sweep(
                 spec,
                 store=store,
@@ -90,6 +95,7 @@ def sweep(
                 feed_url=feed_url,
                 progress=not quiet,
                 echo=typer.echo,
+                strict=strict,
             )
             print_result(res)
             return

@@ -65,6 +65,23 @@ def sweep_ray(address: str | None, resources: Resources) -> Iterator[None]:
         yield
 
 
+def _check_days(spec: SweepSpec, st, echo, strict: bool) -> None:
+    from hft.backtest.api import data_fingerprint, missing_days
+
+    _, days = data_fingerprint(st, spec.data.symbol, spec.data.start, spec.data.end)
+    gone = missing_days(spec.data.start, spec.data.end, days)
+    if not gone:
+        return
+    msg = (
+        f"{len(gone)} requested day(s) of {spec.data.symbol} not in {st.uri('ticks')}: "
+        f"{', '.join(gone[:10])}{' …' if len(gone) > 10 else ''} "
+        "(ingest them, or set --feed-url / data.feed_url)"
+    )
+    if strict:
+        raise ConfigError(f"sweep {spec.name}: {msg}; --strict: nothing was run")
+    echo(f"warning: sweep {spec.name}: {msg}; running on the {len(days)} stored day(s)")
+
+
 def _ensure_data(spec: SweepSpec, store: str, storage_options, feed_url: str | None, address, echo) -> None:
     feed = feed_url or spec.data.feed_url
     if not feed:
@@ -105,8 +122,12 @@ def run_sweep(
     pool: ActorPool | None = None,
     echo: Callable[[str], None] = print,
     callback: Callable[[SweepStats, ActorPool], None] | None = None,
+    strict: bool = False,
 ) -> SweepResult:
-    """Run (or resume) the sweep; joins Ray if connected, else starts a local one for the call."""
+    """Run (or resume) the sweep; joins Ray if connected, else starts a local one for the call.
+
+    Requested days missing from the store (after any ingest) are named; `strict` refuses to run then.
+    """
     import ray
 
     t0 = time.perf_counter()
@@ -116,6 +137,9 @@ def run_sweep(
             f"sweep {spec.name}: data.store: no store given (set it in the spec or pass --store)"
         )
     st = open_store(store, storage_options)
+    feeds = feed_url or spec.data.feed_url
+    if not feeds:  # nothing will fetch them: say so before anything starts
+        _check_days(spec, st, echo, strict)
     url = (
         default_storage(spec, st, storage or "sqlite") if storage in (None, "sqlite", "journal") else storage
     )
@@ -124,11 +148,20 @@ def run_sweep(
     if spec.sampler.type == "grid":
         n = min(n, spec.grid_size())
     res = SweepResult(spec, url, st.uri("runs", spec.name))
+    if not ray.is_initialized():
+        echo(f"sweep {spec.name}: starting Ray ({'joining ' + address if address else 'local'})")
     ctx = contextlib.nullcontext() if ray.is_initialized() else sweep_ray(address, spec.resources)
     with ctx:
         _ensure_data(spec, store, storage_options, feed_url, address, echo)
+        if feeds:
+            _check_days(spec, st, echo, strict)
         own_pool = pool is None
         pool = pool or ActorPool(spec.resources)
+        if own_pool:
+            echo(
+                f"sweep {spec.name}: actors started; each compiles the engine's kernels on its first trial "
+                "(one-time, cached on disk) and warms its tick cache"
+            )
         try:
             if spec.walk_forward is None:
                 study = open_study(spec, backend, spec.name)

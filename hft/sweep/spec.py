@@ -14,7 +14,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hft.backtest.config import _NAME, DataConfig, ExecutionConfig, RunConfig, StrategyConfig, read_yaml
+from hft.backtest.config import (
+    _NAME,
+    DataConfig,
+    ExecutionConfig,
+    RunConfig,
+    StrategyConfig,
+    anchor_store,
+    read_yaml,
+)
 from hft.errors import ConfigError
 
 __all__ = [
@@ -72,12 +80,14 @@ class _Model(BaseModel):
 class ParamSpace(_Model):
     """One searched parameter: int / float (low, high, optional step or log) or categorical choices."""
 
-    type: Literal["int", "float", "categorical"]
-    low: float | None = None
-    high: float | None = None
-    step: float | None = Field(default=None, gt=0)
-    log: bool = False
-    choices: list[Any] | None = None
+    type: Literal["int", "float", "categorical"] = Field(description="int, float or categorical")
+    low: float | None = Field(default=None, description="int/float: smallest value, in the parameter's unit")
+    high: float | None = Field(default=None, description="int/float: largest value (inclusive)")
+    step: float | None = Field(
+        default=None, gt=0, description="int/float: grid spacing (needed by the grid sampler)"
+    )
+    log: bool = Field(default=False, description="int/float: sample on a log scale")
+    choices: list[Any] | None = Field(default=None, description="categorical: the values to try")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -136,12 +146,16 @@ class SweepData(DataConfig):
     """The data block of a run config plus where to fetch missing days from."""
 
     feed_url: str | None = Field(default=None, description="ingest missing days from this feed first")
-    source: Literal["bi5", "json"] = "bi5"
+    source: Literal["bi5", "json"] = Field(
+        default="bi5", description="feed layout when ingesting: bi5 or json"
+    )
 
 
 class Objective(_Model):
-    metric: str
-    direction: Literal["maximize", "minimize"] = "maximize"
+    metric: str = Field(
+        description="a run metric: net_pnl, sharpe, max_drawdown_frac, … (hft.backtest.metrics)"
+    )
+    direction: Literal["maximize", "minimize"] = Field(default="maximize", description="maximize or minimize")
 
     @field_validator("metric")
     @classmethod
@@ -152,8 +166,10 @@ class Objective(_Model):
 
 
 class SamplerSpec(_Model):
-    type: Literal["grid", "random", "tpe", "nsga2"] = "tpe"
-    seed: int | None = None
+    type: Literal["grid", "random", "tpe", "nsga2"] = Field(
+        default="tpe", description="grid, random, tpe or nsga2"
+    )
+    seed: int | None = Field(default=None, description="sampler seed: same seed, same trials")
     n_startup_trials: int = Field(default=10, ge=1, description="tpe: random trials before modelling")
     population_size: int = Field(default=20, ge=2, description="nsga2: individuals per generation")
 
@@ -161,18 +177,22 @@ class SamplerSpec(_Model):
 class PrunerSpec(_Model):
     """Prune on the objective reported at every UTC day close (single-objective sweeps only)."""
 
-    type: Literal["none", "median", "successive_halving", "hyperband"] = "none"
+    type: Literal["none", "median", "successive_halving", "hyperband"] = Field(
+        default="none", description="stop weak trials early, judged per UTC day"
+    )
     n_startup_trials: int = Field(default=5, ge=0, description="median: trials never pruned")
     n_warmup_steps: int = Field(default=1, ge=0, description="median: days before pruning may start")
     min_resource: int = Field(default=1, ge=1, description="halving/hyperband: days a trial always gets")
-    reduction_factor: int = Field(default=3, ge=2)
+    reduction_factor: int = Field(default=3, ge=2, description="halving/hyperband: keep 1 in this many")
 
 
 class WalkForward(_Model):
     """Folds over the days that hold ticks: optimise on `train_days`, test on the next `test_days`."""
 
-    train_days: int = Field(ge=1)
-    test_days: int = Field(ge=1)
+    train_days: int = Field(ge=1, description="trading days each fold optimises on")
+    test_days: int = Field(
+        ge=1, description="trading days after them the winner is scored on (out of sample)"
+    )
     step_days: int | None = Field(default=None, ge=1, description="default: test_days")
 
     @property
@@ -182,7 +202,7 @@ class WalkForward(_Model):
 
 class Resources(_Model):
     actors: int = Field(default=0, ge=0, le=1024, description="0 = one per CPU of the Ray cluster")
-    cpus_per_actor: float = Field(default=1.0, gt=0)
+    cpus_per_actor: float = Field(default=1.0, gt=0, description="Ray CPUs reserved per actor")
     memory_mb: int | None = Field(default=None, gt=0, description="Ray memory reservation per actor")
     cache_mb: int = Field(default=512, ge=0, description="ticks each actor keeps in memory (LRU by day)")
     object_store_mb: int = Field(default=256, ge=64, description="object store of a locally started Ray")
@@ -199,16 +219,18 @@ class Resources(_Model):
 
 class SweepSpec(_Model):
     name: str = Field(description="becomes runs/{name}/ and the Optuna study name")
-    data: SweepData
-    strategy: StrategyConfig
-    execution: ExecutionConfig
-    space: dict[str, ParamSpace] = Field(min_length=1)
-    sampler: SamplerSpec = SamplerSpec()
-    objectives: list[Objective] = Field(min_length=1, max_length=4)
+    data: SweepData = Field(description="which ticks (as in a run config, plus where to fetch missing days)")
+    strategy: StrategyConfig = Field(description="strategy and its fixed parameters")
+    execution: ExecutionConfig = Field(description="as in a run config")
+    space: dict[str, ParamSpace] = Field(min_length=1, description="searched parameters: name → range")
+    sampler: SamplerSpec = Field(default=SamplerSpec(), description="how trials are chosen")
+    objectives: list[Objective] = Field(
+        min_length=1, max_length=4, description="what to optimise (1-4 metrics)"
+    )
     n_trials: int = Field(ge=1, le=1_000_000, description="per study (per fold with walk_forward)")
-    pruner: PrunerSpec = PrunerSpec()
-    walk_forward: WalkForward | None = None
-    resources: Resources = Resources()
+    pruner: PrunerSpec = Field(default=PrunerSpec(), description="early stopping of weak trials")
+    walk_forward: WalkForward | None = Field(default=None, description="optimise, then test on the next days")
+    resources: Resources = Field(default=Resources(), description="Ray actors, caches and batching")
     top: int = Field(default=10, ge=1, le=1000, description="leaderboard rows")
     artifacts_top_k: int | None = Field(
         default=None,
@@ -314,4 +336,4 @@ def parse_spec(raw: Any, where: str = "spec") -> SweepSpec:
 
 
 def load_spec(path: str | Path) -> SweepSpec:
-    return parse_spec(read_yaml(path), where=str(path))
+    return parse_spec(anchor_store(read_yaml(path), path), where=str(path))

@@ -82,7 +82,8 @@ def test_trade_stats_against_python():
     for ts, p in zip(t["entry_time"].to_list(), pnl, strict=True):
         by_hour[ts.astimezone(UTC).hour].append(p)
     got = {r["hour"]: r for r in st["by_hour"].iter_rows(named=True)}
-    assert set(got) == set(by_hour)
+    assert set(got) == set(range(24))  # every hour of the day, empty ones with 0 trades
+    assert all(got[h]["trades"] == 0 and got[h]["net_pnl"] == 0 for h in set(range(24)) - set(by_hour))
     for h, ps in by_hour.items():
         assert got[h]["trades"] == len(ps)
         assert got[h]["net_pnl"] == pytest.approx(sum(ps))

@@ -132,7 +132,7 @@ def test_walk_forward_report_heads_with_out_of_sample_and_prints_selection_stati
         got = runner.invoke(app, [f"{week_store}/runs", "--group", "t_wfrep", "--by", by])
         assert got.exit_code == 0 and f"ranked by {by}" in got.output, got.output
     bad = runner.invoke(app, [f"{week_store}/runs", "--phase", "oos"])
-    assert bad.exit_code == 2 and "--phase 'oos'" in bad.output
+    assert bad.exit_code == 2 and "--phase" in bad.output and "oos" in bad.output
 
 
 def test_top_k_artifacts_keep_few_folders_and_rerun_rebuilds_any_other(ray_module, week_store):

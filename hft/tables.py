@@ -1,0 +1,200 @@
+"""One look for every table `hft` prints or writes: human names and numbers, rich in the terminal.
+
+Column kinds are read from the name (money, fractions shown as %, counts, seconds, dates), so the
+terminal report, `hft store`, sweep leaderboards and the HTML report format the same column the same
+way. Terminal tables wrap to the console width (80 columns stay readable): long text columns fold,
+numbers never do.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime
+from typing import Any
+
+__all__ = ["LABELS", "kind_of", "label", "fmt", "params_text", "print_table", "render_table", "console"]
+
+#: Short human headers for the columns people see most.
+LABELS = {
+    "rank": "#",
+    "run_id": "run",
+    "net_pnl": "net PnL",
+    "total_return": "return",
+    "final_equity": "final equity",
+    "sharpe": "Sharpe",
+    "sortino": "Sortino",
+    "max_drawdown": "max DD",
+    "max_drawdown_frac": "max DD %",
+    "calmar": "Calmar",
+    "win_rate": "win %",
+    "profit_factor": "profit factor",
+    "avg_trade": "avg trade",
+    "median_trade": "median trade",
+    "avg_holding_s": "avg hold",
+    "exposure": "exposure",
+    "wall_time_s": "wall time",
+    "n_days": "days",
+    "sharpe_se": "Sharpe SE",
+    "psr": "PSR",
+    "dsr": "DSR",
+    "pbo": "PBO",
+    "eta2": "η²",
+    "hours_ok": "ok",
+    "hours_empty": "empty",
+    "hours_failed": "failed",
+    "suspect_empty": "suspect",
+    "share_profitable": "profitable %",
+    "share_folds_profitable": "folds profitable %",
+}
+_MONEY = re.compile(r"(^|_)(net_pnl|pnl|fees|equity|max_drawdown|avg_trade|median_trade|capital)$")
+_FRAC = re.compile(
+    r"(^|_)(total_return|max_drawdown_frac|win_rate|exposure|share_profitable|share_folds_profitable|psr|dsr|pbo|return)$"
+)
+_COUNT = re.compile(r"(^|_)(trades|runs|folds|ticks|days|n_days|trials|fold|rank|hour|ok|empty|failed)$")
+_SECONDS = re.compile(r"(^|_)(holding_s|avg_holding_s|wall_time_s|hold_s)$")
+
+
+def kind_of(name: str) -> str:
+    """'money', 'frac', 'count', 'seconds' or 'number' from a column name."""
+    if _FRAC.search(name):
+        return "frac"
+    if _MONEY.search(name):
+        return "money"
+    if _SECONDS.search(name):
+        return "seconds"
+    if _COUNT.search(name):
+        return "count"
+    return "number"
+
+
+def label(name: str, currency: str | None = None) -> str:
+    """A header: the short label, with the currency for money columns (`net PnL (USD)`)."""
+    base = LABELS.get(name, name.removeprefix("param_").replace("_", " "))
+    for prefix in ("mean_", "median_", "best_", "sum_", "p25_", "p75_", "train_"):
+        if name.startswith(prefix) and name not in LABELS:
+            base = f"{prefix[:-1]} {label(name[len(prefix) :])}"
+            break
+    if currency and kind_of(name) == "money" and "(" not in base:
+        base += f" ({currency})"
+    return base
+
+
+def _seconds(v: float) -> str:
+    if v < 120:
+        return f"{v:.1f} s"
+    if v < 7200:
+        return f"{v / 60:.1f} min"
+    if v < 172_800:
+        return f"{v / 3600:.1f} h"
+    return f"{v / 86400:.1f} d"
+
+
+def fmt(v: Any, kind: str = "number") -> str:
+    """A value for people: thousands separators, % for fractions, 2 decimals for money."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, datetime):
+        return v.strftime("%Y-%m-%d %H:%M")
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return "∞" if v > 0 else ("-∞" if v < 0 else "—")
+        if kind == "frac":
+            return f"{v * 100:,.2f}%" if abs(v) >= 1e-4 or v == 0 else f"{v * 100:.2g}%"
+        if kind == "money":
+            return f"{v:,.2f}"
+        if kind == "seconds":
+            return _seconds(v)
+        if kind == "count" and v.is_integer():
+            return f"{int(v):,}"
+        a = abs(v)
+        if a >= 1e5:
+            return f"{v:,.0f}"
+        if a >= 100:
+            return f"{v:,.1f}"
+        if a == 0 or a >= 1e-3:
+            return f"{v:.3f}".rstrip("0").rstrip(".") if a < 1 else f"{v:.2f}"
+        return f"{v:.3g}"
+    return str(v).replace("\n", ", ")
+
+
+def params_text(text: str | None) -> str:
+    """`fast: 200\\nslow: 1000` (the YAML `params` column) as `fast=200, slow=1000`."""
+    if not text:
+        return ""
+    return ", ".join(p.replace(": ", "=", 1) for p in str(text).strip().splitlines() if p.strip())
+
+
+def console(width: int | None = None):
+    from rich.console import Console
+
+    return Console(width=width, highlight=False, soft_wrap=False)
+
+
+def _fit(headers: list[str], cells: list[list[str]], width: int | None, keep_whole: set[int]) -> list[int]:
+    """Indexes of the columns that fit `width`, in order; a `params`-like column may fold to 16."""
+    if width is None:
+        return list(range(len(headers)))
+    used, out = 0, []
+    for j, h in enumerate(headers):
+        natural = max([len(h), *(len(r[j]) for r in cells)]) if cells else len(h)
+        need = (natural if j in keep_whole else min(natural, 16)) + 3  # padding and the gap
+        if used + need > width and out:
+            continue
+        used += need
+        out.append(j)
+    return out
+
+
+def render_table(
+    df, title: str | None = None, *, currency: str | None = None, max_rows: int = 50, width: int | None = None
+):
+    """A rich Table of a Polars frame: labelled headers, formatted cells, numbers right-aligned.
+
+    With `width`, columns that do not fit are left out (named in the caption) rather than squeezed
+    into unreadable ellipses; only free text (`params`) folds onto more lines."""
+    from rich import box
+    from rich.table import Table
+
+    cols = df.columns
+    kinds = {c: kind_of(c) for c in cols}
+    numeric = {c for c, t in df.schema.items() if t.is_numeric()}
+    headers = [label(c, currency) for c in cols]
+    cells = [
+        [params_text(v) if c == "params" else fmt(v, kinds[c]) for c, v in zip(cols, row, strict=True)]
+        for row in df.head(max_rows).iter_rows()
+    ]
+    shown = _fit(headers, cells, width, {j for j, c in enumerate(cols) if c != "params"})
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
+    for j in shown:
+        c = cols[j]
+        if c in numeric:
+            table.add_column(headers[j], justify="right", no_wrap=True)
+        elif c == "params":
+            table.add_column(headers[j], overflow="fold", min_width=16)
+        else:
+            table.add_column(headers[j], no_wrap=True)
+    for row in cells:
+        table.add_row(*(row[j] for j in shown))
+    notes = []
+    if df.height > max_rows:
+        notes.append(f"… {df.height - max_rows:,} more rows")
+    if len(shown) < len(cols):
+        notes.append(
+            f"left out at this width: {', '.join(headers[j] for j in range(len(cols)) if j not in shown)}"
+        )
+    if notes:
+        table.caption = "; ".join(notes) + " (widen the terminal to see more)"
+        table.caption_justify = "left"
+    return table
+
+
+def print_table(df, title: str | None = None, *, con=None, currency: str | None = None, max_rows: int = 50):
+    con = con or console()
+    con.print(render_table(df, title, currency=currency, max_rows=max_rows, width=con.width))

@@ -1,0 +1,71 @@
+"""CLI conventions: --version, -h, a light `hft --help`, choices, $HFT_STORE, config-relative
+stores, and missing days said out loud (or refused with --strict)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+import hft
+from hft.backtest import load_config
+from hft.cli import app
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_version_and_short_help_flags():
+    res = CliRunner().invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.strip() == f"hft {hft.__version__}"
+    for args in (["-h"], ["run", "-h"], ["report", "-h"], ["ingest", "-h"]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0 and "Usage" in res.output, args
+    res = CliRunner().invoke(
+        app, ["ingest", "XAUUSD", "--start", "2024-03-04", "--end", "2024-03-04", "--source", "ftp"]
+    )
+    assert res.exit_code == 2 and "bi5" in res.output and "json" in res.output
+
+
+def test_top_level_help_imports_no_engine_ray_polars_or_optuna():
+    code = (
+        "import sys\nfrom hft.cli import app\n"
+        "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('numba', 'ray', 'polars', 'optuna', 'hft.engine')\n"
+        "print('LOADED', sorted(m for m in heavy if m in sys.modules))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "LOADED []" in res.stdout, res.stdout + res.stderr
+    assert "run" in res.stdout and "sweep" in res.stdout and "report" in res.stdout  # lazy ones listed
+
+
+def test_relative_store_is_read_against_the_config_folder(tmp_path):
+    doc = yaml.safe_load((CONFIGS / "ema_cross.yaml").read_text())
+    doc["data"]["store"] = "../st"
+    (tmp_path / "sub").mkdir()
+    cfg = tmp_path / "sub" / "c.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    assert Path(load_config(cfg).data.store) == (tmp_path / "st").resolve()
+    assert Path(load_config(CONFIGS / "ema_cross.yaml").data.store) == CONFIGS.parent / "data"
+
+
+def test_run_honours_hft_store_and_names_missing_days(store_copy, tmp_path):
+    doc = yaml.safe_load((CONFIGS / "ema_cross.yaml").read_text())
+    doc["data"].pop("store")
+    doc["data"]["end"] = "2019-02-07"  # the fixture holds 02-04 and 02-05 only
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    env = {"HFT_STORE": store_copy}
+    strict = CliRunner().invoke(app, ["run", str(cfg), "--strict"], env=env)
+    assert (
+        strict.exit_code == 2
+        and "2019-02-06, 2019-02-07" in strict.output
+        and "nothing was run" in strict.output
+    )
+    assert not Path(store_copy, "runs").exists()
+    res = CliRunner().invoke(app, ["run", str(cfg)], env=env)
+    assert res.exit_code == 0, res.output
+    assert "warning: 2 requested day(s) of EURUSD" in res.output and "2019-02-06, 2019-02-07" in res.output
+    assert Path(store_copy, "runs").is_dir()
