@@ -32,9 +32,10 @@ def daily_returns(marks: np.ndarray, capital: float) -> np.ndarray:
 
 
 def daily_series(marks: np.ndarray, capital: float) -> tuple[list, list[float]]:
-    """(UTC dates, returns) of the day closes: the series behind every daily ratio."""
+    """(UTC dates, returns) of the day closes: the series behind every daily ratio. A close is
+    stamped 24:00 of its day (hft.engine.enums), so its date is that of the instant before."""
     close = marks["day_close"] == 1
-    days = (marks["ts"][close] // 86_400_000).astype("datetime64[D]").astype(object)
+    days = ((marks["ts"][close] - 1) // 86_400_000).astype("datetime64[D]").astype(object)
     return list(days), [float(x) for x in daily_returns(marks, capital)]
 
 

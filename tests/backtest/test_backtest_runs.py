@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -178,7 +178,8 @@ def test_sharpe_uncertainty_and_daily_returns_are_in_summary_yaml_and_parquet(st
     r = closes / np.concatenate([[capital], closes[:-1]]) - 1.0
     assert m["n_days"] == m["days"] == r.size == row["n_days"] >= 2
     assert row["daily_returns"] == pytest.approx(list(r), rel=1e-12)
-    assert row["daily_dates"] == [t.date() for t in eq["ts"]]
+    assert row["daily_dates"] == [(t - timedelta(milliseconds=1)).date() for t in eq["ts"]]  # 24:00 stamps
+    assert row["daily_dates"] == sorted(set(row["daily_dates"])) and len(row["daily_dates"]) == r.size
     assert row["status"] == "complete" and row["phase"] == "run" and "\n" not in row["params"]
     # Mertens (2002) by hand: se(SR) = sqrt((1 - g3 SR + (g4 - 1)/4 SR^2) / (n - 1)), per day; x sqrt(252)
     sr = r.mean() / r.std(ddof=1)

@@ -213,7 +213,7 @@ def test_terminal_report_fits_80_columns_and_csv_is_one_line_per_run(report, tmp
     back = pl.read_csv(out)
     assert {"param_fast", "param_slow", "param_window"} <= set(back.columns)
     assert back["params"].str.contains("\n").sum() == 0
-    assert "fast: 50, slow: 400" in back["params"].to_list()
+    assert '{"fast": 50, "slow": 400}' in back["params"].to_list()  # one line of JSON (hft.store.results)
 
 
 @needs_browser

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -140,7 +141,9 @@ def test_a_batch_writes_one_part_with_every_trial_and_a_rerun_replaces_it(week_s
         want = closes / np.concatenate([[cap], closes[:-1]]) - 1.0
         match = df.filter(pl.col("run_id") == o.run_id).row(0, named=True)
         assert match["daily_returns"] == pytest.approx(list(want), rel=1e-12, abs=1e-15)
-        assert match["daily_dates"] == [t.date() for t in eq["ts"]]
+        # a day's close is stamped 24:00 of that day (README, Run folders): the date is the day before
+        assert match["daily_dates"] == [(t - timedelta(milliseconds=1)).date() for t in eq["ts"]]
+        assert match["daily_dates"] == [START + timedelta(days=i) for i in range(5)]  # the stored week
         assert match["n_days"] == len(want) == o.metrics["n_days"]
         assert match["params"].count("\n") == 0 and json.loads(match["params"])["fast"] == match["param_fast"]
 
