@@ -227,20 +227,20 @@ def _degradation(rows: pl.DataFrame) -> list[dict[str, Any]]:
 
 def selection_frame(sel: Selection) -> pl.DataFrame:
     """One row per in-sample window: what was tried and how much of its best is selection luck."""
-    cols = (
+    cols = (  # most telling first: narrow terminals drop columns from the right
         "group",
         "phase",
         "fold",
-        "start",
-        "end",
         "n_tried",
         "n_effective",
-        "n_days",
         "expected_max_sharpe",
-        "best_trial",
         "best_sharpe",
         "dsr",
         "pbo",
+        "best_trial",
+        "n_days",
+        "start",
+        "end",
         "pbo_partitions",
     )
     rows = [{c: w.get(c) for c in cols} | {"notes": _notes(w)} for w in sel.windows]

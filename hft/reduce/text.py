@@ -40,7 +40,9 @@ def render_text(report: Report, width: int | None = None) -> str:
     currency = _currency(report)
     # one table per phase, out of sample first: the numbers to trust (hft.reduce.leaderboard)
     for title, part in leaderboard_sections(report.leaderboard, by):
-        cols = [c for c in dict.fromkeys([*(x.format(by=by) for x in _LEAD), "window"]) if c in part.columns]
+        lead = [x.format(by=by) for x in _LEAD]
+        lead.insert(lead.index("n_days") + 1 if "n_days" in lead else len(lead), "window")
+        cols = [c for c in dict.fromkeys(lead) if c in part.columns]
         con.print(render_table_w(part.select(cols), title, currency=currency))
     sel = report.selection
     if sel is not None and sel.windows:

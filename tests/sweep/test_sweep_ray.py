@@ -110,14 +110,14 @@ def test_walk_forward_report_heads_with_out_of_sample_and_prints_selection_stati
 
     app = typer.Typer()
     app.command()(report)
-    runner = CliRunner()
+    runner = CliRunner(env={"COLUMNS": "250"})  # wide enough that no column is left out
     csv = tmp_path / "runs.csv"
     out = runner.invoke(app, [f"{week_store}/runs", "--group", "t_wfrep", "--top", "20", "--csv", str(csv)])
     assert out.exit_code == 0, out.output
     body = out.output
     assert body.index("Out-of-sample: walk-forward test windows") < body.index("In-sample: sweep trials")
-    assert "Selection statistics per sweep window" in body and "expected_max_sharpe" in body
-    assert "dsr" in body and "pbo" in body and "Walk-forward degradation per fold" in body
+    assert "Selection statistics per sweep window" in body and "expected max sharpe" in body
+    assert "DSR" in body and "PBO" in body and "Walk-forward degradation per fold" in body
     table = pl.read_csv(csv)
     assert table.height == 12 + 2 and csv.read_text().count("\n") == table.height + 1  # no newline in a cell
     assert {"phase", "fold", "window", "n_days", "param_fast", "param_slow", "sharpe_se", "psr"} <= set(
