@@ -108,7 +108,8 @@ def run_demo(workdir: Path, *, days: int = 7, seed: int = 7, n_trials: int = 16)
             results = []
             try:
                 for spec in specs:
-                    results.append(run_sweep(spec, pool=pool, echo=typer.echo))
+                    # a demo rerun over other days replaces its old studies (as --fresh)
+                    results.append(run_sweep(spec, pool=pool, echo=typer.echo, fresh=True))
             finally:
                 pool.close()
     finally:

@@ -10,7 +10,38 @@ import typer
 from hft.cli_common import StorageOpts, fail
 from hft.errors import ConfigError, HftError
 
-__all__ = ["sweep", "print_result"]
+__all__ = ["sweep", "print_result", "shortfall"]
+
+
+def shortfall(res) -> str | None:
+    """Why the sweep did less than asked (a study short of n_trials), or None."""
+    short = [
+        (w.name, w.counts["complete"] + w.counts["pruned"], w.n_trials)
+        for _, w in res.windows
+        if w.counts["complete"] + w.counts["pruned"] < w.n_trials
+    ]
+    if not short:
+        return None
+    done = sum(w.counts["complete"] for _, w in res.windows)
+    head = "no trial completed" if done == 0 else "fewer trials than asked completed"
+    where = "; ".join(f"{name}: {got} of {want}" for name, got, want in short)
+    return f"{head} ({where}); see the failure reasons above, fix them and rerun to retry the failed trials"
+
+
+def print_reasons(res, echo=typer.echo) -> None:
+    """Each distinct failure reason once, with how many trials it failed."""
+    from collections import Counter
+
+    from hft.sweep.study import failure_reasons
+
+    total: Counter[str] = Counter()
+    for _, w in res.windows:
+        for n, why in failure_reasons(w.study):
+            total[why] += n
+    if total:
+        echo(f"failed trials by reason ({sum(total.values())}):")
+        for why, n in total.most_common():
+            echo(f"  {n:>5} × {why}")
 
 
 def print_result(res, echo=typer.echo) -> None:
@@ -30,8 +61,10 @@ def print_result(res, echo=typer.echo) -> None:
         f"in {res.seconds:.1f}s ({s.ticks:,} ticks through the engine"
         + (f", {s.actor_deaths} actor(s) died and were replaced" if s.actor_deaths else "")
         + (f"; re-ran {len(res.interrupted)} interrupted trial(s)" if res.interrupted else "")
+        + (f"; retried {len(res.retried)} failed trial(s)" if res.retried else "")
         + ")"
     )
+    print_reasons(res, echo)
     echo(f"  trials:  {res.folder}/trials/ (one Parquet part per batch: params, metrics, daily returns)")
     if res.artifacts:
         a = res.artifacts
@@ -69,6 +102,17 @@ def sweep(
         str | None, typer.Option(help="Ingest missing days from this feed first (else data.feed_url).")
     ] = None,
     storage_option: StorageOpts = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            help="Delete a stored study made for another spec or data and start again "
+            "(without it such a study is an error; a matching study is always resumed)."
+        ),
+    ] = False,
+    retry_failed: Annotated[
+        int,
+        typer.Option(help="Re-run each failed trial up to N times over all reruns (0: never).", min=0),
+    ] = 1,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
     strict: Annotated[bool, typer.Option(help="Fail when requested days are not in the store.")] = False,
 ) -> None:
@@ -96,14 +140,20 @@ def sweep(
                 progress=not quiet,
                 echo=typer.echo,
                 strict=strict,
+                fresh=fresh,
+                retry_failed=retry_failed,
             )
             print_result(res)
+            why = shortfall(res)
+            if why:
+                typer.secho(f"error: sweep {spec.name}: {why}", fg=typer.colors.RED, err=True)
+                raise typer.Exit(1)
             return
         for p in specs:
             if p.is_file() and is_sweep_spec(read_yaml(p)):
                 raise ConfigError(f"{p}: a sweep spec runs on its own; pass it alone")
-        if n_trials or storage:
-            raise ConfigError("--n-trials and --storage apply to a sweep spec, not to run configs")
+        if n_trials or storage or fresh:
+            raise ConfigError("--n-trials, --storage and --fresh apply to a sweep spec, not to run configs")
         outs = run_configs(specs, store=store, address=address, storage_options=opts, progress=not quiet)
     except HftError as exc:
         fail(exc)

@@ -20,12 +20,13 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from hft.errors import SweepError
 from hft.sweep.pool import ActorPool
 from hft.sweep.spec import SweepSpec
-from hft.sweep.study import counted
+from hft.sweep.study import counted, grid_open
 from hft.sweep.worker import BatchRequest, StepReport, TrialOutcome, TrialTask
 
-__all__ = ["SweepStats", "WindowResult", "optimise", "run_requests"]
+__all__ = ["SweepStats", "WindowResult", "best_trials", "optimise", "run_requests"]
 
 
 @dataclass
@@ -71,6 +72,7 @@ class WindowResult:
     counts: dict[str, int]
     seconds: float
     best: list[optuna.trial.FrozenTrial] = field(default_factory=list)
+    n_trials: int = 0  # asked for: complete + pruned trials the study should reach
 
 
 @dataclass
@@ -158,15 +160,20 @@ def optimise(
     desc: str = "sweep",
     callback: Callable[[SweepStats, ActorPool], None] | None = None,
 ) -> WindowResult:
-    """Run the study on [start, end] until `n_trials` trials count (see hft.sweep.study.counted).
+    """Run the study on [start, end] until `n_trials` trials are complete or pruned.
 
+    A failed trial is replaced by a new one, at most `n_trials` times per invocation (a grid never
+    replaces a failed point); a rerun retries failed trials (see study.retry_failed).
     `callback(stats, pool)` runs in the driver after every actor call returns (progress hooks, tests).
     """
     t0 = time.perf_counter()
     stats = stats or SweepStats()
     c = counted(study)
-    done = {"complete": c["complete"], "pruned": c["pruned"], "failed": c["failed"]}
-    remaining = n_trials - sum(done.values())
+    done = {"complete": c["complete"], "pruned": c["pruned"], "failed": 0}  # failed: this invocation
+    remaining = n_trials - c["complete"] - c["pruned"]
+    grid_left = grid_open(study)
+    if grid_left is not None:
+        remaining = min(remaining, grid_left)
     stepwise = spec.pruner.type != "none"
     objective = spec.objectives[0].metric
     sign = 1 if spec.objectives[0].direction == "maximize" else -1
@@ -175,6 +182,7 @@ def optimise(
     disp = _Dispatch(pool, stats)
     retry: deque[_Job] = deque()
     live_trials = 0
+    replaced = 0
     ticks0, w0 = stats.ticks, time.perf_counter()
 
     def postfix() -> None:
@@ -190,7 +198,7 @@ def optimise(
             )
 
     def finish(trial: optuna.Trial, state: str, values=None, error: str | None = None) -> None:
-        nonlocal live_trials
+        nonlocal live_trials, remaining, replaced
         t = time.perf_counter()
         if state == "complete":
             study.tell(trial, values)
@@ -205,9 +213,12 @@ def optimise(
         stats.tell_s += time.perf_counter() - t
         done[state] += 1
         live_trials -= 1
+        if state == "failed" and grid_left is None and replaced < n_trials:
+            remaining += 1  # replaced by a new trial while the budget lasts
+            replaced += 1
         if bar is not None:
             postfix()
-            bar.update(1)
+            bar.update(0 if state == "failed" else 1)
 
     def told(job: _Job, out: TrialOutcome) -> None:
         trial = job.trials.pop(out.key)
@@ -256,7 +267,13 @@ def optimise(
                 share = math.ceil(remaining / max(1, len(disp.idle)))
                 k = max(1, min(spec.resources.batch, remaining, share))
                 t = time.perf_counter()
-                trials = [study.ask(spec.distributions()) for _ in range(k)]
+                try:
+                    trials = [study.ask(spec.distributions()) for _ in range(k)]
+                except Exception as exc:  # leaves a RUNNING trial, recovered on the next run
+                    raise SweepError(
+                        f"study {study.study_name}: the sampler could not propose a trial: "
+                        f"{str(exc).splitlines()[0][:300]} (rerun to resume)"
+                    ) from exc
                 stats.ask_s += time.perf_counter() - t
                 remaining -= k
                 live_trials += k
@@ -301,11 +318,11 @@ def optimise(
         if bar is not None:
             postfix()
             bar.close()
-    best_trials = _best(study, spec)
-    return WindowResult(study.study_name, study, counted(study), time.perf_counter() - t0, best_trials)
+    front = best_trials(study, spec)
+    return WindowResult(study.study_name, study, counted(study), time.perf_counter() - t0, front, n_trials)
 
 
-def _best(study: optuna.Study, spec: SweepSpec) -> list[optuna.trial.FrozenTrial]:
+def best_trials(study: optuna.Study, spec: SweepSpec) -> list[optuna.trial.FrozenTrial]:
     """Single objective: the best trial; several: the Pareto front, best first objective first."""
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not done:

@@ -19,16 +19,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from optuna.trial import TrialState
+
+from hft.backtest.api import data_fingerprint
 from hft.backtest.artifacts import yaml_bytes
 from hft.backtest.config import load_config
 from hft.errors import ConfigError
 from hft.store.fs import Store, open_store
-from hft.sweep.driver import SweepStats, WindowResult, optimise, run_requests
+from hft.sweep.driver import SweepStats, WindowResult, best_trials, optimise, run_requests
 from hft.sweep.keep import keep_artifacts
 from hft.sweep.leaderboard import leaderboard_rows
 from hft.sweep.pool import ActorPool, pool_size
 from hft.sweep.spec import Resources, SweepSpec
-from hft.sweep.study import default_storage, open_storage, open_study, recover_interrupted
+from hft.sweep.study import counted, default_storage, is_done, open_storage, prepare_study, spec_binding
 from hft.sweep.walkforward import aggregate, fold_row, make_folds, trading_days, write_walkforward
 from hft.sweep.worker import BatchRequest, TrialOutcome, TrialTask
 
@@ -51,6 +54,7 @@ class SweepResult:
     selection: dict[str, Any] = field(default_factory=dict)  # see hft.reduce.selection
     artifacts: dict[str, Any] = field(default_factory=dict)  # run folders kept (hft.sweep.keep)
     interrupted: list[int] = field(default_factory=list)  # trials a killed driver left running
+    retried: list[int] = field(default_factory=list)  # failed trials of earlier runs enqueued again
     stats: SweepStats = field(default_factory=SweepStats)
     seconds: float = 0.0
     summary_path: str = ""
@@ -123,10 +127,14 @@ def run_sweep(
     echo: Callable[[str], None] = print,
     callback: Callable[[SweepStats, ActorPool], None] | None = None,
     strict: bool = False,
+    fresh: bool = False,
+    retry_failed: int = 1,
 ) -> SweepResult:
-    """Run (or resume) the sweep; joins Ray if connected, else starts a local one for the call.
+    """Run (or resume) the sweep; joins Ray if connected, else starts a local one when there is work.
 
     Requested days missing from the store (after any ingest) are named; `strict` refuses to run then.
+    `fresh`: delete a stored study made for another spec or data instead of failing;
+    `retry_failed`: how often over all reruns a failed trial is run again.
     """
     import ray
 
@@ -148,28 +156,50 @@ def run_sweep(
     if spec.sampler.type == "grid":
         n = min(n, spec.grid_size())
     res = SweepResult(spec, url, st.uri("runs", spec.name))
-    if not ray.is_initialized():
-        echo(f"sweep {spec.name}: starting Ray ({'joining ' + address if address else 'local'})")
-    ctx = contextlib.nullcontext() if ray.is_initialized() else sweep_ray(address, spec.resources)
-    with ctx:
-        _ensure_data(spec, store, storage_options, feed_url, address, echo)
+    with contextlib.ExitStack() as stack:
+
+        def ray_up() -> None:
+            if not ray.is_initialized():
+                echo(f"sweep {spec.name}: starting Ray ({'joining ' + address if address else 'local'})")
+                stack.enter_context(sweep_ray(address, spec.resources))
+
+        def actors() -> ActorPool:
+            """Ray and the pool, started on first need (a finished sweep starts neither)."""
+            nonlocal pool
+            ray_up()
+            if pool is None:
+                pool = ActorPool(spec.resources)
+                stack.callback(pool.close)
+                echo(
+                    f"sweep {spec.name}: actors started; each compiles the engine's kernels on its first "
+                    "trial (one-time, cached on disk) and warms its tick cache"
+                )
+            return pool
+
         if feeds:
+            ray_up()  # not the pool yet: its actors would hold the CPUs the ingest tasks need
+            _ensure_data(spec, store, storage_options, feed_url, address, echo)
             _check_days(spec, st, echo, strict)
-        own_pool = pool is None
-        pool = pool or ActorPool(spec.resources)
-        if own_pool:
-            echo(
-                f"sweep {spec.name}: actors started; each compiles the engine's kernels on its first trial "
-                "(one-time, cached on disk) and warms its tick cache"
+        fingerprint, _days = data_fingerprint(st, spec.data.symbol, spec.data.start, spec.data.end)
+        binding = spec_binding(spec, st, fingerprint)
+
+        def open_bound(name: str):
+            study, interrupted, retried = prepare_study(
+                spec, backend, name, binding, n, fresh=fresh, retry_limit=retry_failed, where=url, echo=echo
             )
-        try:
-            if spec.walk_forward is None:
-                study = open_study(spec, backend, spec.name)
-                res.interrupted += recover_interrupted(study)
+            res.interrupted += interrupted
+            res.retried += retried
+            return study
+
+        if spec.walk_forward is None:
+            study = open_bound(spec.name)
+            if is_done(study, n):
+                w = WindowResult(study.study_name, study, counted(study), 0.0, best_trials(study, spec), n)
+            else:
                 w = optimise(
                     study,
                     spec,
-                    pool,
+                    actors(),
                     start=spec.data.start,
                     end=spec.data.end,
                     store=st.url,
@@ -181,12 +211,9 @@ def run_sweep(
                     desc=spec.name,
                     callback=callback,
                 )
-                res.windows.append((None, w))
-            else:
-                _walk_forward(spec, st, backend, pool, n, storage_options, progress, res, callback)
-        finally:
-            if own_pool:
-                pool.close()
+            res.windows.append((None, w))
+        else:
+            _walk_forward(spec, st, open_bound, actors(), n, storage_options, progress, res, callback)
     studies = [(f, w.study) for f, w in res.windows]
     res.artifacts = keep_artifacts(spec, st, studies)
     runs = st.uri("runs")
@@ -198,13 +225,12 @@ def run_sweep(
 
 
 def _walk_forward(
-    spec, st: Store, backend, pool, n, storage_options, progress, res: SweepResult, callback
+    spec, st: Store, open_bound, pool, n, storage_options, progress, res: SweepResult, callback
 ) -> None:
     days = trading_days(st, spec.data.symbol, spec.data.start, spec.data.end)
     folds = make_folds(days, spec.walk_forward, where=f"sweep {spec.name}")
     for fold in folds:
-        study = open_study(spec, backend, f"{spec.name}.fold{fold.index}")
-        res.interrupted += recover_interrupted(study)
+        study = open_bound(f"{spec.name}.fold{fold.index}")
         w = optimise(
             study,
             spec,
@@ -238,6 +264,9 @@ def _walk_forward(
     res.aggregate = aggregate(res.walkforward)
 
 
+_TRIED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
 def _selection(spec: SweepSpec, runs: str, storage_options, res: SweepResult) -> dict[str, Any]:
     """Selection statistics of the sweep's windows from its parts; the study names the selected best
     and counts the trials tried (complete, pruned, failed)."""
@@ -247,7 +276,8 @@ def _selection(spec: SweepSpec, runs: str, storage_options, res: SweepResult) ->
     best = {
         (spec.name, "train", f): {
             "trial": w.best[0].number if w.best else None,
-            "n_tried": sum(w.counts.get(k, 0) for k in ("complete", "pruned", "failed")),
+            # every trial that ran to an end counts (a failure retried later was still tried)
+            "n_tried": sum(1 for t in w.study.get_trials(deepcopy=False) if t.state in _TRIED),
         }
         for f, w in res.windows
     }

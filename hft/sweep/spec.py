@@ -332,7 +332,72 @@ def parse_spec(raw: Any, where: str = "spec") -> SweepSpec:
         raise ConfigError(
             f"{where}: strategy.params: {spec.strategy.name} needs {missing} (fix or search them)"
         )
+    _check_limits(spec, reg.params, where)
     return spec
+
+
+def _probe_values(p: ParamSpace) -> list[Any]:
+    """The lowest, middle and highest value a sampler can draw (every choice of a categorical)."""
+    if p.type == "categorical":
+        return list(p.choices)
+    lo, hi = p.low, p.high
+    if p.type == "int" or p.step is not None:
+        step = p.step or 1
+        k = math.floor((hi - lo) / step + 1e-9)
+        vals = [lo, lo + (k // 2) * step, lo + k * step]
+    else:
+        vals = [lo, math.sqrt(lo * hi) if p.log else (lo + hi) / 2, hi]
+    vals = [int(v) for v in vals] if p.type == "int" else [round(v, 12) for v in vals]
+    return list(dict.fromkeys(vals))
+
+
+def _first_error(exc: ValidationError) -> str:
+    return exc.errors()[0]["msg"].removeprefix("Value error, ")
+
+
+def _check_limits(spec: SweepSpec, model: type, where: str) -> None:
+    """The space's bounds and the fixed parameters within the strategy's own limits, and at least one
+    probed point of the space (low / middle / high of each parameter) valid as a whole, before any trial."""
+    import itertools
+    from typing import Annotated
+
+    from pydantic import TypeAdapter
+
+    name = spec.strategy.name
+    fields = model.model_fields
+    probes = {k: _probe_values(p) for k, p in spec.space.items()}
+    checks = [(f"space.{k}", v) for k, vals in probes.items() for v in vals]
+    checks += [(f"strategy.params.{k}", v) for k, v in spec.strategy.params.items()]
+    for key, value in checks:
+        f = fields[key.rsplit(".", 1)[1]]
+        try:
+            TypeAdapter(Annotated[f.annotation, f]).validate_python(value)
+        except ValidationError as exc:
+            raise ConfigError(
+                f"{where}: {key}: {value!r} is outside {name}'s limits: {_first_error(exc)}"
+            ) from None
+    names = list(probes)
+    n = math.prod(len(v) for v in probes.values())
+    if n > 4096:  # many parameters: the corners only
+        probes = {k: list(dict.fromkeys([v[0], v[-1]])) for k, v in probes.items()}
+        n = math.prod(len(v) for v in probes.values())
+    if n > 4096:
+        return
+    first = None
+    for combo in itertools.product(*(probes[k] for k in names)):
+        try:
+            model.model_validate({**spec.strategy.params, **dict(zip(names, combo, strict=True))})
+            return
+        except ValidationError as exc:
+            first = first or _first_error(exc)
+    ranges = ", ".join(
+        f"{k} {v[0]}..{v[-1]}" if spec.space[k].type != "categorical" else f"{k} in {v}"
+        for k, v in probes.items()
+    )
+    raise ConfigError(
+        f"{where}: space: no point of the search space is valid for {name} ({ranges}): {first}; "
+        "change the ranges"
+    )
 
 
 def load_spec(path: str | Path) -> SweepSpec:

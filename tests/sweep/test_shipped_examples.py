@@ -33,7 +33,10 @@ def test_shipped_sweep_runs_on_the_demo_week(name, ray_module, week_store, tmp_p
         echo=lambda _s: None,
     )
     trials = [t for _, w in res.windows for t in w.study.trials]
-    assert len(res.windows) == (2 if spec.walk_forward else 1) and len(trials) == 2 * len(res.windows)
+    assert len(res.windows) == (2 if spec.walk_forward else 1)
+    for _, w in res.windows:  # a failed trial is replaced, at most n_trials (2) times per run
+        assert w.counts["complete"] == 2 or len(w.study.trials) == 4, w.counts
+        assert len(w.study.trials) <= 4
     for t in trials:  # every trial ran; on this sparse week a filter may leave a run flat (no Sharpe)
         assert t.state.name == "COMPLETE" or "is undefined for this run" in t.user_attrs["error"], t
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
+import threading
+import time
 from datetime import date
 from pathlib import Path
 
 import optuna
+import psutil
 import pyarrow.parquet as pq
 import pytest
 import ray
@@ -19,7 +21,8 @@ from hft.sweep import WALKFORWARD_FILE, parse_spec, run_sweep
 from hft.sweep.pool import ActorPool
 from hft.sweep.study import counted
 
-from .conftest import spec_dict
+from .conftest import gated_spec, spec_dict
+from .gated_strategy import held
 
 pytestmark = pytest.mark.slow
 
@@ -160,16 +163,19 @@ def test_top_k_artifacts_keep_few_folders_and_rerun_rebuilds_any_other(ray_modul
     assert bad.exit_code == 2 and "no completed result row" in bad.output
 
 
+# heavy fees: fast EMAs trade constantly and lose from the first day
+HEAVY_FEES = {
+    "execution": {"size": 1, "latency_ms": 20, "slippage": 0.05, "taker_per_unit": 0.5},
+    "space": {
+        "fast": {"type": "int", "low": 2, "high": 50},
+        "slow": {"type": "int", "low": 60, "high": 4000},
+    },
+    "n_trials": 20,
+}
+
+
 def test_pruning_saves_work_where_most_of_the_space_is_bad(ray_module, week_store):
-    # heavy fees: fast EMAs trade constantly and lose from the first day
-    over = {
-        "execution": {"size": 1, "latency_ms": 20, "slippage": 0.05, "taker_per_unit": 0.5},
-        "space": {
-            "fast": {"type": "int", "low": 2, "high": 50},
-            "slow": {"type": "int", "low": 60, "high": 4000},
-        },
-        "n_trials": 20,
-    }
+    over = HEAVY_FEES
     full = run_sweep(parse_spec(spec_dict(week_store, "t_noprune", **over)), **_quiet())
     pruner = {"type": "successive_halving", "min_resource": 1, "reduction_factor": 3}
     pruned = run_sweep(parse_spec(spec_dict(week_store, "t_prune", pruner=pruner, **over)), **_quiet())
@@ -180,7 +186,27 @@ def test_pruning_saves_work_where_most_of_the_space_is_bad(ray_module, week_stor
     assert all(1 <= len(t.intermediate_values) <= 4 for t in trials)  # reported daily, stopped early
 
 
-def test_bad_combinations_fail_with_message_and_the_sweep_goes_on(ray_module, week_store, tmp_path):
+@pytest.mark.parametrize(
+    "pruner",
+    [
+        {"type": "median", "n_startup_trials": 2, "n_warmup_steps": 0},
+        {"type": "hyperband", "min_resource": 1, "reduction_factor": 2},
+    ],
+    ids=["median", "hyperband"],
+)
+def test_median_and_hyperband_pruners_stop_losing_trials_early(ray_module, week_store, pruner):
+    raw = spec_dict(week_store, f"t_{pruner['type']}", pruner=pruner, **{**HEAVY_FEES, "n_trials": 12})
+    res = run_sweep(parse_spec(raw), **_quiet())
+    study = res.windows[0][1].study
+    pruned = study.get_trials(states=(TrialState.PRUNED,))
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(pruned) >= 2 and len(pruned) + len(complete) == 12
+    full = max(len(t.intermediate_values) for t in complete)  # days reported by a trial run to the end
+    assert all(1 <= len(t.intermediate_values) < full for t in pruned)
+    assert res.stats.fed_ticks < sum(t.user_attrs["run"]["ticks"] for t in complete) * 12 / len(complete)
+
+
+def test_bad_combinations_fail_with_message_and_are_replaced(ray_module, week_store, tmp_path):
     raw = spec_dict(week_store, "t_fail", n_trials=12)
     raw["space"]["fast"] = {"type": "int", "low": 5, "high": 300}  # overlaps slow: some fast >= slow
     res = run_sweep(parse_spec(raw), storage=f"journal:{tmp_path}/journal.log", **_quiet())
@@ -189,30 +215,72 @@ def test_bad_combinations_fail_with_message_and_the_sweep_goes_on(ray_module, we
     assert failed and all("must be < slow" in t.user_attrs["error"] for t in failed)
     assert all(t.params["fast"] >= t.params["slow"] for t in failed)
     c = counted(study)
-    assert c["complete"] + c["failed"] == 12 and c["complete"] > 0
+    assert c["complete"] == 12 and c["failed"] == len(failed)  # failures do not count toward n_trials
     assert isinstance(study._storage, optuna.storages.JournalStorage)
 
 
-def test_a_killed_actor_does_not_end_the_sweep(ray_module, week_store):
-    spec = parse_spec(spec_dict(week_store, "t_kill", n_trials=10, resources={"batch": 1, "actors": 2}))
+def test_an_actor_killed_while_it_holds_a_trial_does_not_end_the_sweep(ray_module, week_store, tmp_path):
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    (gate / "hold").write_text("0")  # every trial waits at the gate until the kill
+    raw = gated_spec(week_store, "t_kill", gate, n_trials=6, resources={"batch": 1, "actors": 2})
+    spec = parse_spec(raw)
     pool = ActorPool(spec.resources)
     before = pool.pids()
-    killed = []
+    victim: list[tuple[int, int, int]] = []
 
-    def kill_once(stats, _pool):
-        if not killed:
-            os.kill(before[0], signal.SIGKILL)
-            killed.append(before[0])
+    def kill_the_holder():
+        deadline = time.monotonic() + 120
+        while not held(gate) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if held(gate):
+            victim.append(held(gate)[0])
+            proc = psutil.Process(victim[0][0])
+            proc.kill()
+            psutil.wait_procs([proc], timeout=10)
+        (gate / "hold").unlink()
 
+    watcher = threading.Thread(target=kill_the_holder, daemon=True)
+    watcher.start()
     try:
-        res = run_sweep(spec, pool=pool, callback=kill_once, **_quiet())
+        res = run_sweep(spec, pool=pool, **_quiet())
         after = pool.pids()
     finally:
+        watcher.join(timeout=5)
         pool.close()
-    c = res.windows[0][1].counts
-    assert killed and res.stats.actor_deaths >= 1 and pool.replaced >= 1
-    assert c["complete"] == 10 and c["failed"] == 0
-    assert before[0] not in after and len(after) == 2
+    assert victim, "no trial reached the gate"
+    pid, fast, slow = victim[0]
+    assert pid in before and pid not in after and len(after) == 2
+    assert res.stats.actor_deaths == 1 and pool.replaced == 1
+    study = res.windows[0][1].study
+    c = counted(study)
+    assert c["complete"] == 6 and c["failed"] == 0 and c["running"] == 0
+    # the trial the dead actor held was re-sent and completed, once
+    mine = [t for t in study.get_trials() if (t.params["fast"], t.params["slow"]) == (fast, slow)]
+    assert [t.state for t in mine] == [TrialState.COMPLETE]
+
+
+def test_workers_never_open_the_study_database(ray_module, week_store):
+    spec = parse_spec(spec_dict(week_store, "t_nodb", n_trials=8, resources={"batch": 1, "actors": 2}))
+    db = Path(week_store, "runs", "t_nodb", "optuna.db")
+    pool = ActorPool(spec.resources)
+    pids = pool.pids()
+    seen: list[tuple[set[str], list[set[str]]]] = []
+
+    def files(pid: int) -> set[str]:
+        return {f.path for f in psutil.Process(pid).open_files()}
+
+    def look(_stats, _pool):  # while trials run: what the driver and each actor hold open
+        seen.append((files(os.getpid()), [files(p) for p in pids]))
+
+    try:
+        res = run_sweep(spec, pool=pool, callback=look, **_quiet())
+    finally:
+        pool.close()
+    assert res.windows[0][1].counts["complete"] == 8 and len(seen) >= 4
+    names = {str(db), f"{db}-wal", f"{db}-shm"}
+    assert all(str(db) in driver for driver, _ in seen)  # the check can see an open SQLite file
+    assert not any(names & actor for _, actors in seen for actor in actors)
 
 
 def test_plain_run_configs_run_across_the_pool_from_the_cli(ray_module, week_store, tmp_path):

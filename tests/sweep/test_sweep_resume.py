@@ -1,4 +1,5 @@
-"""SIGKILL the sweep driver mid-sweep and rerun the same command: nothing lost or re-run, n_trials exact."""
+"""SIGKILL the sweep driver while trials are known to be running, rerun the same command: nothing
+completed is lost or run again, each interrupted trial runs again exactly once, n_trials is exact."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import timedelta
 
 import optuna
 import psutil
@@ -16,24 +16,23 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from hft.data.synth import synth_day
-from hft.store.ticks import write_day
 from hft.sweep.study import counted
 
-from .conftest import START, spec_dict
+from .conftest import gated_spec, python_path_env
+from .gated_strategy import held
 
 pytestmark = pytest.mark.slow
 
-N_TRIALS = 30
+N_TRIALS = 12
+LET_THROUGH = 4  # trials that pass the gate (and complete) before the rest wait at it
 CMD = "import typer; from hft.sweep.cli import sweep; typer.run(sweep)"
 
 
 def _driver(spec_path, cwd):
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     return subprocess.Popen(
         [sys.executable, "-c", CMD, str(spec_path), "--quiet"],
         cwd=cwd,
-        env=env,
+        env=python_path_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -55,40 +54,42 @@ def _mtime(trial) -> int:
     return os.stat(f"{trial.user_attrs['run']['folder']}/summary.yaml").st_mtime_ns
 
 
-def test_driver_killed_mid_sweep_resumes_exactly(tmp_path):
-    store = tmp_path / "store"
-    for i in range(5):
-        day = START + timedelta(days=i)
-        write_day(str(store), "XAUUSD", day, synth_day("XAUUSD", day, seed=9, activity=0.15))
-    raw = spec_dict(str(store), "t_resume", n_trials=N_TRIALS, resources={"batch": 2, "actors": 2})
+def test_driver_killed_while_trials_run_resumes_exactly(week_store, tmp_path):
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    (gate / "hold").write_text(str(LET_THROUGH))
+    raw = gated_spec(week_store, "t_resume", gate, n_trials=N_TRIALS, resources={"batch": 2, "actors": 2})
     spec_path = tmp_path / "resume.yaml"
     spec_path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    url = f"sqlite:///{store}/runs/t_resume/optuna.db"
+    db = tmp_path / "store" / "runs" / "t_resume" / "optuna.db"
+    url = f"sqlite:///{db}"
 
     proc = _driver(spec_path, tmp_path)
     deadline = time.monotonic() + 240
-    before = None
-    db = store / "runs" / "t_resume" / "optuna.db"
     while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-        if _complete(db) >= 6:
-            children = psutil.Process(proc.pid).children(recursive=True)
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            before = optuna.load_study(study_name="t_resume", storage=url).get_trials()
+        if held(gate) and _complete(db) >= LET_THROUGH:
             break
-    assert before is not None, f"driver ended before it could be killed: {proc.communicate()[0][-2000:]}"
+        time.sleep(0.05)
+    assert proc.poll() is None, f"driver ended before it could be killed: {proc.communicate()[0][-2000:]}"
+    assert held(gate), "no trial reached the gate in time"
+    children = psutil.Process(proc.pid).children(recursive=True)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
     # Ray's processes share the driver's fate; clean up anything that outlived it (ours only)
     _gone, alive = psutil.wait_procs(children, timeout=5)
     for p in alive:
         p.kill()
+    psutil.wait_procs(alive, timeout=5)
+
+    before = optuna.load_study(study_name="t_resume", storage=url).get_trials()
     complete_before = {t.number: t for t in before if t.state == TrialState.COMPLETE}
-    running_before = {t.number for t in before if t.state == TrialState.RUNNING}
-    assert len(complete_before) < N_TRIALS
-    mtimes = {
-        n: os.stat(f"{t.user_attrs['run']['folder']}/summary.yaml").st_mtime_ns
-        for n, t in complete_before.items()
-    }
+    running_before = {t.number: t for t in before if t.state == TrialState.RUNNING}
+    assert len(complete_before) >= LET_THROUGH and len(complete_before) < N_TRIALS
+    # the trials waiting at the gate when the driver died are RUNNING in the study
+    waiting_at_gate = {(fast, slow) for _pid, fast, slow in held(gate)}
+    assert waiting_at_gate <= {(t.params["fast"], t.params["slow"]) for t in running_before.values()}
+    mtimes = {n: _mtime(t) for n, t in complete_before.items()}
+    (gate / "hold").unlink()
 
     again = _driver(spec_path, tmp_path)
     out, _ = again.communicate(timeout=300)
@@ -101,11 +102,13 @@ def test_driver_killed_mid_sweep_resumes_exactly(tmp_path):
         assert after[n].state == TrialState.COMPLETE
         assert (after[n].values, after[n].datetime_complete) == (t.values, t.datetime_complete)
         assert _mtime(t) == mtimes[n]
-    interrupted = set(study.user_attrs.get("interrupted", []))
-    assert interrupted == running_before
+    interrupted = study.user_attrs["interrupted"]
+    assert sorted(interrupted) == sorted(running_before)  # a list: no trial recorded twice
     retries = [t for t in after.values() if "retry_of" in t.user_attrs]
     assert sorted(t.user_attrs["retry_of"] for t in retries) == sorted(interrupted)  # each re-run once
-    assert all(t.state == TrialState.COMPLETE for t in retries)
+    for t in retries:
+        assert t.state == TrialState.COMPLETE
+        assert t.params == running_before[t.user_attrs["retry_of"]].params
     assert all(after[n].state == TrialState.FAIL for n in interrupted)
-    assert f"re-ran {len(interrupted)} interrupted trial(s)" in out or not interrupted
+    assert f"re-ran {len(interrupted)} interrupted trial(s)" in out
     assert "leaderboard t_resume" in out

@@ -56,6 +56,34 @@ def _write(tmp_path, raw) -> Path:
             "no daily value",
         ),
         ({"name": "../escape"}, "name", "folder name"),
+        (
+            {
+                "space": {
+                    "fast": {"type": "int", "low": -100, "high": 50},
+                    "slow": {"type": "int", "low": 60, "high": 90},
+                }
+            },
+            "space.fast",
+            "-100 is outside ema_cross's limits: Input should be greater than or equal to 1",
+        ),
+        (
+            {
+                "space": {
+                    "fast": {"type": "int", "low": 200, "high": 300},
+                    "slow": {"type": "int", "low": 60, "high": 100},
+                }
+            },
+            "space",
+            "no point of the search space is valid for ema_cross (fast 200..300, slow 60..100): fast (200)",
+        ),
+        (
+            {
+                "space": {"fast": {"type": "int", "low": 5, "high": 9}},
+                "strategy": {"name": "ema_cross", "params": {"slow": 1}},
+            },
+            "strategy.params.slow",
+            "1 is outside ema_cross's limits",
+        ),
     ],
 )
 def test_bad_spec_names_file_and_key(tmp_path, change, key, why):
@@ -119,3 +147,10 @@ def test_step_value_matches_an_independent_daily_computation():
     assert step_value("total_return", closes, acct, capital) == pytest.approx(0.019)
     assert step_value("max_drawdown", closes, acct, capital) == 7.0
     assert step_value("sharpe", closes[:1], acct, capital) is None  # one day: undefined
+
+
+def test_a_space_partly_valid_for_the_strategy_is_accepted():
+    # fast 5..300 overlaps slow 60..400: some points are valid, the invalid ones fail as trials
+    raw = spec_dict("./s", "s")
+    raw["space"]["fast"] = {"type": "int", "low": 5, "high": 300}
+    assert parse_spec(raw).space["fast"].high == 300
