@@ -7,6 +7,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ def _ms_of_day(t) -> int:
     return ((t.hour * 60 + t.minute) * 60 + t.second) * 1000 + t.microsecond // 1000
 
 
+def _seconds_to_ms(s: float) -> float:
+    """ms of a YAML seconds value without binary rounding (0.007 s is 7 ms, not 7.000000000000001)."""
+    return float(Decimal(repr(float(s))) * 1000)
+
+
 def execution_vector(cfg: RunConfig):
     ex = cfg.execution
     hours = None
@@ -52,7 +58,7 @@ def execution_vector(cfg: RunConfig):
         maker_bps=ex.maker_bps,
         stop_loss=ex.stop_loss or 0.0,
         take_profit=ex.take_profit or 0.0,
-        max_hold_ms=(ex.max_hold_s or 0.0) * 1000.0,
+        max_hold_ms=_seconds_to_ms(ex.max_hold_s or 0.0),
         hours=hours,
         capital=ex.capital,
         fill_through=ex.fill_through,
