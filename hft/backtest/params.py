@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
 
 from hft.engine import BUILTINS, StrategySpec
 from hft.engine import strategies as S
@@ -46,6 +47,17 @@ __all__ = [
 ]
 
 
+def _no_bool(v: Any) -> Any:
+    if isinstance(v, bool):
+        raise ValueError(f"expected a number, got {v!r} (a YAML boolean)")
+    return v
+
+
+#: Parameter types: YAML `true` is never 1, `2.5` is never an int.
+Int = StrictInt
+Float = Annotated[float, BeforeValidator(_no_bool)]
+
+
 class StrategyParams(BaseModel):
     """Base of every strategy's parameters: unknown keys are errors, values are checked on load."""
 
@@ -61,8 +73,8 @@ class StrategyParams(BaseModel):
 
 
 class EmaCrossParams(StrategyParams):
-    fast: int = Field(ge=1, description="fast EMA span in ticks")
-    slow: int = Field(ge=2, description="slow EMA span in ticks; also the warm-up")
+    fast: Int = Field(ge=1, description="fast EMA span in ticks")
+    slow: Int = Field(ge=2, description="slow EMA span in ticks; also the warm-up")
 
     @model_validator(mode="after")
     def _order(self):
@@ -78,10 +90,10 @@ class EmaCrossParams(StrategyParams):
 
 
 class ZscoreParams(StrategyParams):
-    window: int = Field(ge=2, le=10_000_000, description="ticks in the rolling window")
-    entry_z: float = Field(gt=0, description="enter when |z| of mid vs the window mean exceeds this")
-    exit_z: float = Field(ge=0, description="exit when |z| falls back below this")
-    min_std: float = Field(default=1e-9, ge=0, description="below this std (price units) z is 0")
+    window: Int = Field(ge=2, le=10_000_000, description="ticks in the rolling window")
+    entry_z: Float = Field(gt=0, description="enter when |z| of mid vs the window mean exceeds this")
+    exit_z: Float = Field(ge=0, description="exit when |z| falls back below this")
+    min_std: Float = Field(default=1e-9, ge=0, description="below this std (price units) z is 0")
 
     @model_validator(mode="after")
     def _order(self):
@@ -97,7 +109,7 @@ class ZscoreParams(StrategyParams):
 
 
 class DonchianParams(StrategyParams):
-    window: int = Field(ge=2, le=10_000_000, description="ticks in the breakout band")
+    window: Int = Field(ge=2, le=10_000_000, description="ticks in the breakout band")
 
     def encode(self, size):
         return S.donchian_params(self.window)
@@ -107,11 +119,11 @@ class DonchianParams(StrategyParams):
 
 
 class FilteredEmaParams(StrategyParams):
-    fast: int = Field(ge=1, description="fast EMA span in ticks")
-    slow: int = Field(ge=2, description="slow EMA span in ticks; also the warm-up")
-    max_spread: float = Field(gt=0, description="enter only when ask - bid <= this (price units)")
-    gap_span: int = Field(default=50, ge=1, description="EMA span (ticks) of the gap between ticks")
-    max_gap_ms: float = Field(gt=0, description="enter only when the average tick gap <= this")
+    fast: Int = Field(ge=1, description="fast EMA span in ticks")
+    slow: Int = Field(ge=2, description="slow EMA span in ticks; also the warm-up")
+    max_spread: Float = Field(gt=0, description="enter only when ask - bid <= this (price units)")
+    gap_span: Int = Field(default=50, ge=1, description="EMA span (ticks) of the gap between ticks")
+    max_gap_ms: Float = Field(gt=0, description="enter only when the average tick gap <= this")
 
     @model_validator(mode="after")
     def _order(self):
@@ -127,10 +139,10 @@ class FilteredEmaParams(StrategyParams):
 
 
 class MarketMakerParams(StrategyParams):
-    half_spread: float = Field(ge=0, description="quote distance from the reservation price")
-    skew_per_lot: float = Field(ge=0, description="reservation shift per lot of inventory")
-    max_lots: int = Field(ge=1, description="stop quoting a side at this many lots")
-    tick: float = Field(gt=0, description="price increment quotes are rounded to")
+    half_spread: Float = Field(ge=0, description="quote distance from the reservation price")
+    skew_per_lot: Float = Field(ge=0, description="reservation shift per lot of inventory")
+    max_lots: Int = Field(ge=1, description="stop quoting a side at this many lots")
+    tick: Float = Field(gt=0, description="price increment quotes are rounded to")
 
     def encode(self, size):
         return S.market_maker_params(self.half_spread, self.skew_per_lot, self.max_lots, self.tick, size)
@@ -142,10 +154,14 @@ class MarketMakerParams(StrategyParams):
 @dataclass(frozen=True)
 class Registered:
     name: str
-    signal: object  # numba dispatcher with the shared signature
+    signal: object  # numba dispatcher with the shared signature (or a declared strategy's function)
     params: type[StrategyParams]
+    layout: Any = None  # hft.engine.user.Layout for declared strategies
+    quoting: bool = True
 
     def spec(self, params: StrategyParams) -> StrategySpec:
+        if self.layout is not None:
+            return StrategySpec(self.name, self.signal, self.layout.state_size, self.layout, self.quoting)
         return StrategySpec(self.name, self.signal, lambda _sp: params.state_size())
 
 
@@ -162,8 +178,14 @@ def _qualname(obj) -> str:
     return f"{obj.__module__}.{obj.__qualname__}"
 
 
-def register_strategy(name: str, signal, params: type[StrategyParams]) -> None:
-    """Make `name` runnable from configs; re-registering the same objects is a no-op."""
+def register_strategy(
+    name: str, signal, params: type[StrategyParams], *, layout: Any = None, quoting: bool = True
+) -> None:
+    """Make `name` runnable from configs; re-registering the same function is a no-op.
+
+    `layout` / `quoting` come from `hft.strategy.strategy` (declared state); leave them out for a
+    signal with the shared signature and a hand-sized state.
+    """
     if not (isinstance(params, type) and issubclass(params, StrategyParams)):
         raise ConfigError(f"strategy {name!r}: params must subclass hft.backtest.StrategyParams")
     if not hasattr(signal, "py_func"):
@@ -171,7 +193,7 @@ def register_strategy(name: str, signal, params: type[StrategyParams]) -> None:
     old = _REGISTRY.get(name)
     if old is not None and _qualname(old.signal.py_func) != _qualname(signal.py_func):
         raise ConfigError(f"strategy name {name!r} is already registered by another module")
-    _REGISTRY[name] = Registered(name, signal, params)
+    _REGISTRY[name] = Registered(name, signal, params, layout, quoting)
 
 
 def get_strategy(name: str, module: str | None = None, where: str = "config") -> Registered:
