@@ -115,7 +115,7 @@ class TimeWindow:
 
 def _check_decl(name: str, fn, params: dict[str, Param], state: dict[str, Any]) -> None:
     where = f"strategy {name!r}"
-    for k, v in {**params, **state}.items():
+    for k in {**params, **state}:
         if not k.isidentifier() or k.startswith("_"):
             raise ConfigError(f"{where}: {k!r} is not a usable name (a Python identifier, no leading _)")
     both = sorted(set(params) & set(state))

@@ -24,7 +24,13 @@ The module is imported before the name is looked up. See `examples/momentum_stra
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import json
+import os
+import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -32,7 +38,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, m
 
 from hft.engine import BUILTINS, StrategySpec
 from hft.engine import strategies as S
-from hft.errors import ConfigError
+from hft.errors import ConfigError, HftError
 
 __all__ = [
     "StrategyParams",
@@ -175,7 +181,9 @@ _REGISTRY: dict[str, Registered] = {
 
 
 def _qualname(obj) -> str:
-    return f"{obj.__module__}.{obj.__qualname__}"
+    """Where a function is defined: the same file imported under two module names is one strategy."""
+    code = getattr(obj, "__code__", None)
+    return f"{code.co_filename if code else obj.__module__}:{obj.__qualname__}"
 
 
 def register_strategy(
@@ -196,12 +204,161 @@ def register_strategy(
     _REGISTRY[name] = Registered(name, signal, params, layout, quoting)
 
 
+#: Files and package folders user strategies were imported from (shipped to Ray workers).
+USER_MODULE_PATHS: set[str] = set()
+
+
+def _is_path(module: str) -> bool:
+    return module.endswith(".py") or "/" in module or "\\" in module
+
+
+def _bases(where: str) -> list[Path]:
+    """Where a relative `module:` is looked for: the config file's folder, then the current one."""
+    out = []
+    cfg = Path(where)
+    if where not in ("config", "spec") and cfg.suffix in (".yaml", ".yml") and cfg.parent.is_dir():
+        out.append(cfg.parent.resolve())
+    out.append(Path.cwd().resolve())
+    return list(dict.fromkeys(out))
+
+
+def _load_file(path: Path, where: str) -> None:
+    name = path.stem
+    if not name.isidentifier():
+        raise ConfigError(
+            f"{where}: strategy.module: {path.name!r}: the file name must be a Python identifier"
+        )
+    old = sys.modules.get(name)
+    if old is not None:
+        if Path(getattr(old, "__file__", "") or "").resolve() == path:
+            return
+        raise ConfigError(
+            f"{where}: strategy.module: {path} would be imported as {name!r}, which is already the "
+            f"module {getattr(old, '__file__', None) or name}: rename the file"
+        )
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except Exception as exc:
+        del sys.modules[name]
+        if isinstance(exc, HftError):
+            raise
+        raise ConfigError(
+            f"{where}: strategy.module: {path}: importing it raised {type(exc).__name__}: {exc}"
+        ) from None
+    USER_MODULE_PATHS.add(str(path))
+
+
+def import_strategy_module(module: str, where: str = "config") -> None:
+    """Import `module`: a file path (relative to the config's folder or the current folder) or a
+    dotted name importable as is, from the config's folder or from the current folder."""
+    _materialize()
+    bases = _bases(where)
+    if _is_path(module):
+        for base in bases:
+            path = (base / module).resolve()
+            if path.is_file():
+                return _load_file(path, where)
+        try:  # a Ray worker: the file arrived as a top-level module through the runtime env
+            importlib.import_module(Path(module).stem)
+            return None
+        except ImportError:
+            pass
+        raise ConfigError(
+            f"{where}: strategy.module: no file {module!r} in {' or '.join(str(b) for b in bases)}"
+        )
+    try:
+        importlib.import_module(module)
+        return None
+    except ModuleNotFoundError as exc:
+        top = module.split(".")[0]
+        if exc.name not in {top, None} and not module.startswith(f"{exc.name}."):
+            raise ConfigError(f"{where}: strategy.module: cannot import {module!r}: {exc}") from None
+        first = exc
+    except ImportError as exc:
+        raise ConfigError(f"{where}: strategy.module: cannot import {module!r}: {exc}") from None
+    except HftError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"{where}: strategy.module: importing {module!r} raised {type(exc).__name__}: {exc}"
+        ) from None
+    for base in bases:
+        pkg = base / top
+        if pkg.is_dir() or pkg.with_suffix(".py").is_file():
+            if str(base) not in sys.path:
+                sys.path.insert(0, str(base))
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise ConfigError(f"{where}: strategy.module: cannot import {module!r}: {exc}") from None
+            USER_MODULE_PATHS.add(str(pkg if pkg.is_dir() else pkg.with_suffix(".py")))
+            return None
+    raise ConfigError(
+        f"{where}: strategy.module: cannot import {module!r}: {first} (looked in "
+        f"{' and '.join(str(b) for b in bases)}; or give a file path, e.g. module: ./my_strategy.py)"
+    )
+
+
+#: Environment variable carrying user strategy sources to Ray workers (JSON: relative path -> text).
+CODE_ENV = "HFT_USER_CODE"
+_CODE_LIMIT = 100_000  # bytes; an environment string must stay well under the OS limit (128 KiB)
+_materialized: list[str] = []
+
+
+def user_code_bundle() -> dict[str, str]:
+    """Source files of the user strategies imported in this process, by path relative to sys.path."""
+    out: dict[str, str] = {}
+    for p in sorted(USER_MODULE_PATHS):
+        path = Path(p)
+        files = (
+            [path]
+            if path.is_file()
+            else sorted(f for f in path.rglob("*.py") if "__pycache__" not in f.parts)
+        )
+        for f in files:
+            rel = f.name if path.is_file() else str(Path(path.name) / f.relative_to(path))
+            out[rel] = f.read_text(encoding="utf-8")
+    return out
+
+
+def user_runtime_env() -> dict[str, Any] | None:
+    """Ray runtime env (per actor) that brings the user strategy code imported here to every worker.
+
+    Ray uploads local folders only for a whole job (`ray.init`), so the sources travel in an
+    environment variable and each worker writes them to a private folder on its `sys.path`.
+    """
+    bundle = user_code_bundle()
+    if not bundle:
+        return None
+    text = json.dumps(bundle)
+    if len(text.encode()) > _CODE_LIMIT:
+        raise ConfigError(
+            f"user strategy code {sorted(bundle)} is {len(text.encode()):,} bytes, more than the "
+            f"{_CODE_LIMIT:,} shipped to Ray workers: install it as a package on every node instead"
+        )
+    return {"env_vars": {CODE_ENV: text}}
+
+
+def _materialize() -> None:
+    """On a Ray worker: write the shipped strategy sources once and put them on `sys.path`."""
+    text = os.environ.get(CODE_ENV)
+    if not text or _materialized:
+        return
+    root = Path(tempfile.mkdtemp(prefix="hft-user-code-"))
+    for rel, src in json.loads(text).items():
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_text(src, encoding="utf-8")
+    sys.path.insert(0, str(root))
+    _materialized.append(str(root))
+
+
 def get_strategy(name: str, module: str | None = None, where: str = "config") -> Registered:
     if module:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise ConfigError(f"{where}: strategy.module: cannot import {module!r}: {exc}") from exc
+        import_strategy_module(module, where)
     try:
         return _REGISTRY[name]
     except KeyError:
