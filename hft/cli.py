@@ -81,6 +81,9 @@ feed_app = typer.Typer(
     help="The offline Dukascopy-compatible feed.", no_args_is_help=True, context_settings=_SETTINGS
 )
 app.add_typer(feed_app, name="feed")
+from hft.strategy_cli import strategy_app  # noqa: E402  (light: typer only until a command runs)
+
+app.add_typer(strategy_app, name="strategy")
 
 
 def _version(value: bool) -> None:

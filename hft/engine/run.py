@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import numpy as np
 
 from hft.engine import enums as E
-from hft.engine.loop_nb import finish_nb, init_acct_nb, step_nb
-from hft.engine.runners_nb import BATCH, SINGLE, step_batch_nb
+from hft.engine.loop_nb import finish_nb, init_acct_nb
+from hft.engine.runners_nb import BATCH, SINGLE
 from hft.engine.strategies import StrategySpec
 from hft.engine.user import (
     GUARD,
@@ -21,9 +21,9 @@ from hft.engine.user import (
     HIDDEN_ERR,
     checked_copy,
     compile_message,
-    declared_kernel,
     oob_message,
     probe,
+    user_kernel,
     where,
 )
 from hft.engine.validate_nb import TICK_PROBLEMS, check_ticks_nb
@@ -163,15 +163,12 @@ class _User:
         if self.declared:
             lay = spec.layout
             self.sigs = [lay.bind(ss[j], sp[j], fresh=True) for j in range(sp.shape[0])]
-            probe(
-                checked_copy(spec.signal),
-                (0, 1.0, 1.0001, 0.0, *lay.bind(scratch, sp[0], True), quotes),
-                spec.name,
-            )
-            self.fn = declared_kernel(spec.signal, spec.quoting)
+            args = (0, 1.0, 1.0001, 0.0, *lay.bind(scratch, sp[0], True), quotes)
         else:
-            self.fn = checked_copy(spec.signal)
-            probe(self.fn, (0, 1.0, 1.0001, 0.0, scratch, sp[0], quotes), spec.name)
+            self.sigs = [0] * sp.shape[0]
+            args = (0, 1.0, 1.0001, 0.0, scratch, sp[0], quotes)
+        probe(checked_copy(spec.signal), args, spec.name)
+        self.fn = user_kernel(spec.signal, self.declared, spec.quoting or not self.declared)
 
     def call(self, fn, *args):
         try:
@@ -247,9 +244,7 @@ class Run:
         if self._kernel is not None:
             return self._kernel(*a, start, self.validate)
         u = self._user
-        if u.declared:
-            return u.call(u.fn, u.sigs[0], *a, start, self.validate)
-        return u.call(step_nb, u.fn, *a, start, self.validate)
+        return u.call(u.fn, u.sigs[0], *a, start, self.validate)
 
     def _drain(self) -> None:
         nt = int(self.acct[E.A_N_TRADES])
@@ -368,12 +363,7 @@ class BatchRun:
         args = (ts, bid, ask, self.ep, self.sp, self.ss, self.acct, self.quotes, self.tbuf, self.mbuf, starts)
         u = self._user
         while True:
-            if self._kernel is not None:
-                stopped = self._kernel(*args)
-            elif u.declared:
-                stopped = self._declared_pass(args, starts)
-            else:
-                stopped = u.call(step_batch_nb, u.fn, *args)
+            stopped = self._kernel(*args) if self._kernel is not None else self._user_pass(args, starts)
             self._drain()
             if not stopped:
                 break
@@ -381,7 +371,7 @@ class BatchRun:
             u.check(self.ss, self.sp)
         self._last_ts = int(ts[-1])
 
-    def _declared_pass(self, args, starts) -> int:
+    def _user_pass(self, args, starts) -> int:
         """Each config in turn over the chunk (views differ per config); returns how many stopped."""
         u = self._user
         ts, bid, ask = args[:3]

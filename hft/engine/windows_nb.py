@@ -4,7 +4,7 @@ A window is a float64 array the framework carves out of the strategy's state (`h
 `TimeWindow`): a header (slots `W_*`) then `cap` timestamps and `cap` values in a ring. Helpers only
 ever index inside `[0, len(w))` using the header the framework wrote, so a strategy that goes
 through them cannot touch memory outside its own state. Values are kept as deviations from the first
-one pushed, and the running sums are recomputed exactly each time the ring wraps, so rounding drift
+one pushed into the empty window, and the running sums are recomputed exactly each time the ring wraps, so rounding drift
 never outlives one window (the same scheme as the built-in z-score).
 
 Tick windows hold the last `cap` values. Time windows hold the values pushed in the last `span`
@@ -48,7 +48,7 @@ __all__ = [
     "crossed_below",
 ]
 
-W_COUNT = 0  # values ever pushed
+W_COUNT = 0  # unused (kept so the layout stays put)
 W_HEAD = 1  # ring slot the next value goes to
 W_LEN = 2  # values currently in the window
 W_SUM = 3  # sum of (value - ref) over the window
@@ -70,7 +70,7 @@ def _cap(w):
     return np.int64(w[W_CAP])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _resum(w):
     cap = _cap(w)
     n = np.int64(w[W_LEN])
@@ -89,13 +89,13 @@ def _resum(w):
 
 
 @njit(cache=True, inline="always")
-def _append(w, t, x):
+def _append(w, t, x, timed):
     cap = _cap(w)
-    if w[W_COUNT] == 0.0:
+    n = np.int64(w[W_LEN])
+    if n == 0:  # empty: sums are 0, so the reference can move to this value
         w[W_REF] = x
     v = x - w[W_REF]
     head = np.int64(w[W_HEAD])
-    n = np.int64(w[W_LEN])
     if n == cap:  # full: the oldest value (at head) leaves
         old = w[W_HEADER + cap + head]
         w[W_SUM] += v - old
@@ -104,24 +104,24 @@ def _append(w, t, x):
         w[W_SUM] += v
         w[W_SUMSQ] += v * v
         w[W_LEN] = n + 1
-    w[W_HEADER + head] = t
+    if timed:  # a constant at each call site: tick windows store no times
+        w[W_HEADER + head] = t
     w[W_HEADER + cap + head] = v
     head += 1
     if head == cap:
         head = 0
     w[W_HEAD] = head
-    w[W_COUNT] += 1.0
     if head == 0:
         _resum(w)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def push(w, x):
     """Add `x` to a tick window; once it holds `cap` values the oldest leaves."""
-    _append(w, 0.0, x)
+    _append(w, 0.0, x, False)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def push_at(w, t, x):
     """Add `x` seen at `t` (ms) to a time window; values at or before `t - span` leave first."""
     cap = _cap(w)
@@ -146,7 +146,7 @@ def push_at(w, t, x):
             w[W_SUMSQ] = 0.0
     if n - gone == cap:
         w[W_OVER] = 1.0
-    _append(w, float(t), x)
+    _append(w, float(t), x, True)
 
 
 @njit(cache=True, inline="always")
@@ -161,7 +161,7 @@ def full(w):
     return w[W_LEN] == w[W_CAP]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def ago(w, k):
     """The value pushed `k` pushes ago (0 = the newest); NaN if the window holds no such value."""
     cap = _cap(w)
@@ -179,7 +179,7 @@ def last(w):
     return ago(w, 0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def mean(w):
     """Mean of the values in the window (NaN when empty)."""
     n = w[W_LEN]
@@ -188,7 +188,7 @@ def mean(w):
     return w[W_REF] + w[W_SUM] / n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def std(w):
     """Population standard deviation (ddof = 0) of the values in the window (NaN when empty)."""
     n = w[W_LEN]
@@ -199,7 +199,7 @@ def std(w):
     return math.sqrt(var) if var > 0.0 else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _extreme(w, sign):
     cap = _cap(w)
     n = np.int64(w[W_LEN])
@@ -217,13 +217,13 @@ def _extreme(w, sign):
     return sign * best + w[W_REF]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def wmin(w):
     """Lowest value in the window (a scan: O(window) per call)."""
     return _extreme(w, -1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def wmax(w):
     """Highest value in the window (a scan: O(window) per call)."""
     return _extreme(w, 1.0)
