@@ -166,7 +166,7 @@ def user_kernel(fn, declared: bool, quoting: bool):
                 r = np.int64(0)
             return st, r
 
-    @njit(nogil=True, boundscheck=False)
+    @njit(nogil=True, boundscheck=True)
     def kernel(sig, ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start, check):
         if check:
             return run_loop_nb(
