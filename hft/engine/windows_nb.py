@@ -4,8 +4,8 @@ A window is a float64 array the framework carves out of the strategy's state (`h
 `TimeWindow`): a header (slots `W_*`) then `cap` timestamps and `cap` values in a ring. Helpers only
 ever index inside `[0, len(w))` using the header the framework wrote, so a strategy that goes
 through them cannot touch memory outside its own state. Values are kept as deviations from the first
-one pushed into the empty window, and the running sums are recomputed exactly each time the ring wraps, so rounding drift
-never outlives one window (the same scheme as the built-in z-score).
+one pushed into the empty window, and the running sums are recomputed exactly each time the ring
+wraps, so rounding drift never outlives one window (the same scheme as the built-in z-score).
 
 Tick windows hold the last `cap` values. Time windows hold the values pushed in the last `span`
 milliseconds, `(t - span, t]`, as `polars.rolling_*_by(window_size=...)`; more than `cap` of them is
