@@ -51,7 +51,9 @@ def check(
     name: Annotated[str | None, typer.Option(help="Only this strategy of the file.")] = None,
     param: Annotated[list[str] | None, typer.Option(help="Parameter name=value (repeatable).")] = None,
     ticks: Annotated[int, typer.Option(help="Synthetic ticks to run on.", min=1000)] = 200_000,
-    debug: Annotated[bool, typer.Option(help="Show the full traceback of a failure.")] = False,
+    debug: Annotated[
+        bool, typer.Option(help="Show the full traceback (Numba's report) of a failure.")
+    ] = False,
 ) -> None:
     """Compile FILE's strategies and run them bounds-checked on synthetic ticks: no look-ahead,
     chunked = unchunked, and their speed. Exits 1 if a check fails."""
@@ -59,13 +61,14 @@ def check(
 
     try:
         reports = check_strategy(file, name=name, params=_params(param), ticks=ticks)
-    except HftError as exc:
-        if debug:
-            raise
-        fail(exc)
     except Exception as exc:
-        if debug:
-            raise
+        if debug:  # the whole chain, Numba's own report included
+            import traceback
+
+            typer.echo("".join(traceback.format_exception(exc)), err=True)
+            raise typer.Exit(2) from None
+        if isinstance(exc, HftError):
+            fail(exc)
         fail(ConfigError(f"{file}: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"))
     bad = False
     for rep in reports:

@@ -173,8 +173,8 @@ class _User:
     def call(self, fn, *args):
         try:
             return fn(*args)
-        except IndexError:
-            raise EngineError(oob_message(self.spec.signal, self.spec.name, self.declared)) from None
+        except IndexError as exc:
+            raise EngineError(oob_message(self.spec.signal, self.spec.name, self.declared)) from exc
         except Exception as exc:
             from numba.core.errors import NumbaError
 
@@ -182,7 +182,7 @@ class _User:
                 raise EngineError(
                     f"{where(self.spec.signal)}: strategy {self.spec.name!r} does not compile: "
                     f"{compile_message(exc)}"
-                ) from None
+                ) from exc
             raise
 
     def check(self, ss: np.ndarray, sp: np.ndarray) -> None:

@@ -214,16 +214,14 @@ def probe(fn, args, name: str) -> None:
     try:
         fn(*args)
     except NumbaError as exc:
-        raise EngineError(
-            f"{where(fn)}: strategy {name!r} does not compile: {compile_message(exc)}"
-        ) from None
+        raise EngineError(f"{where(fn)}: strategy {name!r} does not compile: {compile_message(exc)}") from exc
     except Exception as exc:
         if not fn.overloads:  # Numba itself failed while typing the function
             what = f"{exc!s} is not declared" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
-            raise EngineError(f"{where(fn)}: strategy {name!r} does not compile: {what}") from None
+            raise EngineError(f"{where(fn)}: strategy {name!r} does not compile: {what}") from exc
         if isinstance(exc, IndexError):
-            raise EngineError(oob_message(fn, name, declared=len(args) == 8)) from None
-        raise EngineError(f"{where(fn)}: strategy {name!r} raised {type(exc).__name__}: {exc}") from None
+            raise EngineError(oob_message(fn, name, declared=len(args) == 8)) from exc
+        raise EngineError(f"{where(fn)}: strategy {name!r} raised {type(exc).__name__}: {exc}") from exc
     for cres in fn.overloads.values():
         rt = cres.signature.return_type
         if not isinstance(rt, types.Integer):
