@@ -1,6 +1,7 @@
 """Typed strategy parameters and the name -> strategy registry (the user extension point).
 
-To add a strategy without touching the engine, in your own module:
+The short way is `hft.strategy` (declared parameters and state, docs/strategies.md). The raw way,
+in your own module:
 
     from numba import njit
     from hft.backtest import StrategyParams, register_strategy
@@ -17,8 +18,9 @@ To add a strategy without touching the engine, in your own module:
 
     register_strategy("my_strategy", my_signal_nb, MyParams)
 
-and name it in a config: `strategy: {name: my_strategy, module: my_package.my_module, params: ...}`.
-The module is imported before the name is looked up. See `examples/momentum_strategy.py`.
+and name it in a config: `strategy: {name: my_strategy, module: ./my_module.py, params: ...}` (a
+file, or a dotted name, found from the config's folder or the current one; see
+`import_strategy_module`). The module is imported before the name is looked up.
 """
 
 from __future__ import annotations
