@@ -33,6 +33,7 @@ __all__ = [
     "checked_copy",
     "user_kernel",
     "inlined_copy",
+    "indexes_memory",
     "probe",
     "oob_message",
     "where",
@@ -130,6 +131,27 @@ def inlined_copy(fn):
     return njit(inline="always")(py)
 
 
+_SUBSCRIPT_OPS = {"BINARY_SUBSCR", "STORE_SUBSCR", "DELETE_SUBSCR", "BINARY_SLICE", "STORE_SLICE"}
+
+
+def indexes_memory(fn) -> bool:
+    """Whether `fn` may index an array itself: it subscripts something, or calls a compiled
+    function other than the window helpers. Without either, the only memory it reaches is its record's
+    typed fields and the helpers' checked-by-construction windows, so its kernel needs no bounds checks.
+    """
+    import dis
+
+    py = getattr(fn, "py_func", fn)
+    for ins in dis.get_instructions(py):
+        if ins.opname in _SUBSCRIPT_OPS:
+            return True
+        if ins.opname in ("LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME"):
+            obj = py.__globals__.get(ins.argval)
+            if hasattr(obj, "py_func") and obj.py_func.__module__ != W.__name__:
+                return True
+    return False
+
+
 @functools.cache
 def user_kernel(fn, declared: bool, quoting: bool):
     """The generic loop with a user's function inlined, compiled with bounds checks throughout.
@@ -166,7 +188,6 @@ def user_kernel(fn, declared: bool, quoting: bool):
                 r = np.int64(0)
             return st, r
 
-    @njit(nogil=True, boundscheck=True)
     def kernel(sig, ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start, check):
         if check:
             return run_loop_nb(
@@ -178,6 +199,8 @@ def user_kernel(fn, declared: bool, quoting: bool):
             start, False, quoting,
         )  # fmt: skip
 
+    # raw signals always index their state by hand: bounds checks throughout
+    kernel = njit(nogil=True, boundscheck=not declared or indexes_memory(fn))(kernel)
     return kernel
 
 
