@@ -161,7 +161,14 @@ def feed_serve(
     throttle_rate: Annotated[float, typer.Option(help="Fraction answered 429.")] = 0.0,
     truncate_rate: Annotated[float, typer.Option(help="Fraction of bodies cut in half.")] = 0.0,
     empty_rate: Annotated[float, typer.Option(help="Fraction of empty 200 bodies.")] = 0.0,
+    hang_rate: Annotated[float, typer.Option(help="Fraction accepted and never answered.")] = 0.0,
     fail_first: Annotated[int, typer.Option(help="Answer 503 to the first N requests of each path.")] = 0,
+    retry_after: Annotated[
+        int | None, typer.Option(help="Send Retry-After: N (seconds) with every 429.")
+    ] = None,
+    fault_hours: Annotated[
+        str | None, typer.Option(help="Inject faults only into these UTC hours, e.g. 0,23.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fault injection.")] = 0,
 ) -> None:
     """Serve a feed folder over HTTP in both the .bi5 and the JSON-API layouts."""
@@ -174,7 +181,10 @@ def feed_serve(
             throttle_rate=throttle_rate,
             truncate_rate=truncate_rate,
             empty_rate=empty_rate,
+            hang_rate=hang_rate,
             fail_first=fail_first,
+            retry_after=retry_after,
+            fault_hours=_hours(fault_hours),
             seed=seed,
         )
         serve_forever(root, host, port, faults)
@@ -200,9 +210,17 @@ def ingest(
         str | None, typer.Option(help="Join this Ray cluster instead of starting one.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Fetch again days already stored.")] = False,
-    recheck_suspect: Annotated[
-        bool, typer.Option(help="Fetch again hours an earlier run flagged suspect_empty.")
+    accept_empty: Annotated[
+        bool,
+        typer.Option(
+            help="Store hours that stay empty while the market should trade (a holiday) as empty "
+            "instead of failing on them."
+        ),
     ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds per HTTP try (connect and read).", min=0.1)] = 20.0,
+    deadline: Annotated[
+        float, typer.Option(help="Seconds a day may take, retries included; then its hours fail.", min=1)
+    ] = 300.0,
     storage_option: StorageOpts = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
@@ -223,7 +241,9 @@ def ingest(
             concurrency=concurrency,
             address=address,
             force=force,
-            recheck_suspect=recheck_suspect,
+            accept_empty=accept_empty,
+            timeout_s=timeout,
+            deadline_s=deadline,
             storage_options=parse_storage_options(storage_option),
         )
         report = run_ingest(cfg, progress=not quiet)
@@ -246,13 +266,12 @@ def _print_ingest(report) -> None:
     dropped = {k: v for k, v in report.dropped().items() if v}
     if dropped:
         typer.echo(f"dropped ticks: {dropped}")
-    suspect = report.hours("suspect_empty")
+    suspect = report.suspect
     if suspect:
         typer.secho(
-            f"note: {len(suspect)} hour(s) came back empty between hours with ticks, were fetched again and "
-            f"are stored as empty, flagged suspect_empty (daily breaks look like this; "
-            f"--recheck-suspect fetches them again): {', '.join(suspect[:12])}",
-            fg="yellow",
+            f"{len(suspect)} hour(s) stayed empty although the market should trade then (fetched "
+            f"again, still empty: a feed glitch, or a holiday): {', '.join(suspect)}",
+            fg="red",
             err=True,
         )
     failed = report.failed
@@ -261,7 +280,12 @@ def _print_ingest(report) -> None:
         for d in report.days:
             for h in d.by_status("failed"):
                 typer.echo(f"  {d.day}T{h}: {d.hours[h].get('error', '')}", err=True)
-        typer.echo("rerun the same command to fetch only the missing hours", err=True)
+    if failed or suspect:
+        typer.echo(
+            "rerun the same command to fetch only these hours"
+            + (" (add --accept-empty if the market really was closed)" if suspect else ""),
+            err=True,
+        )
 
 
 @app.command("store")
@@ -314,6 +338,17 @@ def _day(value: str, opt: str) -> date:
         from hft.errors import ConfigError
 
         raise ConfigError(f"{opt} {value!r}: expected a date YYYY-MM-DD") from None
+
+
+def _hours(value: str | None) -> frozenset[int] | None:
+    if value is None:
+        return None
+    try:
+        return frozenset(int(h) for h in value.split(",") if h.strip())
+    except ValueError:
+        from hft.errors import ConfigError
+
+        raise ConfigError(f"--fault-hours {value!r}: expected UTC hours like 0,23") from None
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -6,6 +6,7 @@ data, is the commit record: an hour counts as stored only when the manifest says
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterator, Sequence
@@ -31,6 +32,9 @@ __all__ = [
     "read_ticks",
     "iter_tick_batches",
     "list_days",
+    "tick_digest",
+    "DIGEST_KEY",
+    "no_data_message",
 ]
 
 TICK_SCHEMA = pa.schema(
@@ -48,6 +52,20 @@ TICK_SCHEMA = pa.schema(
 ROW_GROUP_ROWS = 131_072
 DATA_FILE = "ticks.parquet"
 MANIFEST_FILE = "_manifest.json"
+#: Manifest key of the day's content hash (see `tick_digest`); runs are identified by it.
+DIGEST_KEY = "ticks_sha256"
+
+
+def tick_digest(ticks: np.ndarray) -> str:
+    """SHA-256 of the stored columns (ts, ask, bid, volumes; little-endian, column by column).
+
+    It names the ticks, not the file: the same ticks written by another pyarrow (other bytes, other
+    size) keep their hash, and one changed bid changes it.
+    """
+    h = hashlib.sha256()
+    for name in TICK_DTYPE.names:
+        h.update(np.ascontiguousarray(ticks[name], dtype=TICK_DTYPE[name].newbyteorder("<")).tobytes())
+    return h.hexdigest()
 
 
 def partition_parts(symbol: str, day: date) -> tuple[str, str, str]:
@@ -97,8 +115,16 @@ def write_day(
         column_encoding={"ts": "DELTA_BINARY_PACKED"},
     )
     parts = partition_parts(symbol, day)
-    st.write_bytes(buf.getvalue(), *parts, DATA_FILE)
-    doc = {"symbol": symbol, "date": day.isoformat(), "rows": int(ticks.size), **(manifest or {})}
+    data = buf.getvalue()
+    st.write_bytes(data, *parts, DATA_FILE)
+    doc = {
+        "symbol": symbol,
+        "date": day.isoformat(),
+        **(manifest or {}),
+        "rows": int(ticks.size),
+        "file_bytes": len(data),
+        DIGEST_KEY: tick_digest(ticks),
+    }
     st.write_bytes(json.dumps(doc, indent=1, sort_keys=True).encode(), *parts, MANIFEST_FILE)
     return st.uri(*parts, DATA_FILE)
 
@@ -201,18 +227,25 @@ def iter_tick_batches(
         raise StoreError(f"unknown tick column(s) {sorted(unknown)}; stored columns: {TICK_SCHEMA.names}")
     cols = list(columns)
 
-    def read(pf: pq.ParquetFile, i: int) -> dict[str, np.ndarray]:
-        return _to_numpy(pf.read_row_group(i, columns=cols), cols)
+    def read(pf: pq.ParquetFile, i: int, uri: str) -> dict[str, np.ndarray]:
+        try:
+            return _to_numpy(pf.read_row_group(i, columns=cols), cols)
+        except (pa.ArrowException, OSError) as exc:
+            raise StoreError(
+                f"{uri}: row group {i} is unreadable ({exc}); check the store with `hft store --verify` "
+                f"and repair it with `hft ingest {symbol} --start {start} --end {end} --store {st.url}`"
+            ) from exc
 
     found = False
 
-    def groups() -> Iterator[tuple[pq.ParquetFile, int]]:
+    def groups() -> Iterator[tuple[pq.ParquetFile, int, str]]:
         nonlocal found
         for day in _days(start, end):
             pf = _parquet_file(st, symbol, day)
             if pf is not None:
                 found = True
-                yield from ((pf, i) for i in range(pf.num_row_groups))
+                uri = st.uri(*partition_parts(symbol, day), DATA_FILE)
+                yield from ((pf, i, uri) for i in range(pf.num_row_groups))
 
     if not prefetch:
         for job in groups():
@@ -228,10 +261,21 @@ def iter_tick_batches(
             if pending is not None:
                 yield pending.result()
     if not found:
-        raise StoreError(
-            f"no tick partitions for {symbol} between {start} and {end} in {st.uri('ticks')} "
-            f"(run `hft ingest {symbol} --start {start} --end {end} --store {st.url}`)"
-        )
+        raise StoreError(no_data_message(st, symbol, start, end))
+
+
+def no_data_message(st: Store, symbol: str, start: date, end: date) -> str:
+    """Why a range has no ticks and what to run: ingest for a known symbol, `hft symbols` otherwise."""
+    from hft.data.instruments import get_instrument
+    from hft.errors import UnknownSymbolError
+
+    where = f"no tick partitions for {symbol} between {start} and {end} in {st.uri('ticks')}"
+    try:
+        get_instrument(symbol)
+    except UnknownSymbolError as exc:
+        query = "".join(ch for ch in symbol if ch.isalnum())[:3] or "QUERY"
+        return f"{where}: {exc}; find the instrument with `hft symbols {query}`"
+    return f"{where} (run `hft ingest {symbol} --start {start} --end {end} --store {st.url}`)"
 
 
 def read_ticks(
