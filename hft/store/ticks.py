@@ -6,6 +6,7 @@ data, is the commit record: an hour counts as stored only when the manifest says
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -35,6 +36,7 @@ __all__ = [
     "tick_digest",
     "DIGEST_KEY",
     "no_data_message",
+    "day_identity",
 ]
 
 TICK_SCHEMA = pa.schema(
@@ -142,6 +144,38 @@ def read_manifest(
         return json.loads(raw)
     except json.JSONDecodeError:
         return None  # a damaged manifest means "not committed": the day is fetched again
+
+
+def day_identity(st: Store, symbol: str, day: date) -> str | None:
+    """`content hash:rows:hour statuses` of a stored day (None when it has no data file).
+
+    Days written before content hashes existed are hashed once here and the hash is recorded in
+    their manifest (atomically, so a failed write leaves the old manifest). A data file without a
+    readable manifest is refused: nothing vouches for what it holds.
+    """
+    parts = partition_parts(symbol, day)
+    if not st.exists(*parts, DATA_FILE):
+        return None
+    manifest = read_manifest(st, symbol, day)
+    if manifest is None:
+        raise StoreError(
+            f"{st.uri(*parts, MANIFEST_FILE)}: missing or damaged, so nothing vouches for the ticks "
+            f"beside it; repair with `hft ingest {symbol} --start {day} --end {day} --store {st.url}`"
+        )
+    digest = manifest.get(DIGEST_KEY)
+    if digest is None:  # written by an older hft: hash the ticks once and record it
+        ticks = read_day(st, symbol, day)
+        if ticks is None or ticks.size != int(manifest.get("rows", -1)):
+            raise StoreError(
+                f"{st.uri(*parts, DATA_FILE)}: {0 if ticks is None else ticks.size} rows but its manifest "
+                f"says {manifest.get('rows')}; repair with `hft ingest {symbol} --start {day} --end {day} "
+                f"--store {st.url}`"
+            )
+        digest = manifest[DIGEST_KEY] = tick_digest(ticks)
+        with contextlib.suppress(StoreError):  # a read-only store still gets a correct identity
+            st.write_bytes(json.dumps(manifest, indent=1, sort_keys=True).encode(), *parts, MANIFEST_FILE)
+    statuses = ",".join(f"{k}={v.get('status')}" for k, v in sorted(manifest.get("hours", {}).items()))
+    return f"{digest}:{manifest.get('rows')}:{statuses}"
 
 
 def _parquet_file(st: Store, symbol: str, day: date) -> pq.ParquetFile | None:
