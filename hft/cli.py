@@ -221,6 +221,9 @@ def ingest(
     deadline: Annotated[
         float, typer.Option(help="Seconds a day may take, retries included; then its hours fail.", min=1)
     ] = 300.0,
+    verify: Annotated[
+        bool, typer.Option(help="Read stored days, check them against their manifests, refetch bad ones.")
+    ] = False,
     storage_option: StorageOpts = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
@@ -244,6 +247,7 @@ def ingest(
             accept_empty=accept_empty,
             timeout_s=timeout,
             deadline_s=deadline,
+            verify=verify,
             storage_options=parse_storage_options(storage_option),
         )
         report = run_ingest(cfg, progress=not quiet)
@@ -263,6 +267,8 @@ def _print_ingest(report) -> None:
         f"{len(report.days) - len(written)} already stored; {report.rows:,} ticks in written days; "
         f"{report.fetched_ticks:,} fetched in {report.seconds:.1f}s ({rate:,.0f} ticks/s after Ray start-up)"
     )
+    for problem in report.repaired:
+        typer.secho(f"repaired (fetched again): {problem}", fg="yellow", err=True)
     dropped = {k: v for k, v in report.dropped().items() if v}
     if dropped:
         typer.echo(f"dropped ticks: {dropped}")
@@ -292,6 +298,9 @@ def _print_ingest(report) -> None:
 def store_summary(
     store: StoreOpt = "./data",
     symbol: Annotated[str | None, typer.Option(help="Only this symbol.")] = None,
+    verify: Annotated[
+        bool, typer.Option(help="Read every day and check it against its manifest (rows, size, hash).")
+    ] = False,
     storage_option: StorageOpts = None,
 ) -> None:
     """Summarise what the store holds: days, ticks and hour statuses per symbol."""
@@ -300,21 +309,51 @@ def store_summary(
 
     try:
         st = open_store(store, parse_storage_options(storage_option))
+        if not st.fs.exists(st.root):
+            from hft.errors import StoreError
+
+            raise StoreError(f"store {st.url!r} does not exist (check --store; `hft ingest` creates it)")
         rows = summarise(st, symbol)
+        checked = _verify_store(st, symbol) if verify else None
     except HftError as exc:
         _fail(exc)
     if not rows:
         typer.echo(f"{st.uri('ticks')}: no tick partitions")
-        return
-    import polars as pl
+    else:
+        import polars as pl
 
-    from hft.tables import print_table
+        from hft.tables import print_table
 
-    cols = ["symbol", "first", "last", "days", "rows", "ok", "empty", "failed", "suspect_empty"]
-    table = pl.DataFrame([{c: r.get(c) for c in cols} for r in rows]).rename(
-        {"rows": "ticks", "ok": "hours_ok", "empty": "hours_empty", "failed": "hours_failed"}
-    )
-    print_table(table, f"Ticks under {st.uri('ticks')} (hours by status: ok, empty, failed, suspect)")
+        cols = ["symbol", "first", "last", "days", "rows", "ok", "empty", "failed", "suspect_empty"]
+        table = pl.DataFrame([{c: r.get(c) for c in cols} for r in rows]).rename(
+            {"rows": "ticks", "ok": "hours_ok", "empty": "hours_empty", "failed": "hours_failed"}
+        )
+        print_table(table, f"Ticks under {st.uri('ticks')} (hours by status: ok, empty, failed, suspect)")
+    for r in rows:
+        for day, why in r["unvouched"]:
+            typer.secho(
+                f"warning: {r['symbol']} {day}: {why}, its ticks are not counted; repair with "
+                f"`hft ingest {r['symbol']} --start {day} --end {day} --store {st.url}`",
+                fg="yellow",
+                err=True,
+            )
+    if checked:
+        raise typer.Exit(1)
+
+
+def _verify_store(st, symbol: str | None) -> int:
+    """Print each problem `hft store --verify` finds, one line per file; returns how many."""
+    from hft.store.verify import verify_store
+
+    days, problems = verify_store(st, symbol)
+    for p in problems:
+        typer.secho(f"bad: {p}", fg="red", err=True)
+    for p in problems:
+        typer.echo(
+            f"repair: hft ingest {p.symbol} --start {p.day} --end {p.day} --store {st.url} --verify", err=True
+        )
+    typer.echo(f"verify: {days} day(s) checked, {len(problems)} with problems")
+    return len(problems)
 
 
 @app.command()

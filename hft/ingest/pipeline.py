@@ -16,6 +16,7 @@ from hft.errors import ConfigError
 from hft.ingest.day import DayResult, DayTask, hour_done, ingest_day
 from hft.store.fs import open_store
 from hft.store.ticks import DATA_FILE, partition_parts, read_manifest
+from hft.store.verify import check_day
 
 __all__ = ["IngestConfig", "IngestReport", "ingest"]
 
@@ -41,6 +42,7 @@ class IngestConfig(BaseModel):
     timeout_s: float = Field(default=20.0, gt=0)
     backoff_s: float = Field(default=0.25, ge=0)
     deadline_s: float = Field(default=300.0, gt=0)  # per day: a feed that never answers fails the day
+    verify: bool = False  # read complete days and check them against their manifests before skipping
 
     @field_validator("feed_url")
     @classmethod
@@ -77,6 +79,7 @@ class IngestReport:
     days: list[DayResult] = field(default_factory=list)
     seconds: float = 0.0  # the whole call
     startup_seconds: float = 0.0  # planning and starting or joining Ray
+    repaired: list[str] = field(default_factory=list)  # stored days `verify` found bad, fetched again
 
     @property
     def ticks_per_second(self) -> float:
@@ -182,7 +185,12 @@ def ingest(config: IngestConfig, *, progress: bool = True) -> IngestReport:
     todo: list[date] = []
     for day in config.days():
         manifest = None if config.force else read_manifest(store, config.symbol, day)
-        if _is_complete(store, config.symbol, day, manifest, now):
+        problem = None
+        if config.verify and _is_complete(store, config.symbol, day, manifest, now):
+            problem = check_day(store, config.symbol, day)
+            if problem is not None:
+                report.repaired.append(str(problem))
+        if problem is None and _is_complete(store, config.symbol, day, manifest, now):
             report.days.append(DayResult(config.symbol, day, skipped=True))
         else:
             todo.append(day)

@@ -115,6 +115,7 @@ def write_day(
         # quotes repeat a lot: dictionaries for values, deltas for times (~25 % faster, ~15 % smaller)
         use_dictionary=[n for n in TICK_SCHEMA.names if n != "ts"],
         column_encoding={"ts": "DELTA_BINARY_PACKED"},
+        write_page_checksum=True,  # a damaged page fails its CRC on read instead of decoding to garbage
     )
     parts = partition_parts(symbol, day)
     data = buf.getvalue()
@@ -185,7 +186,7 @@ def _parquet_file(st: Store, symbol: str, day: date) -> pq.ParquetFile | None:
     except FileNotFoundError:
         return None
     try:
-        return pq.ParquetFile(fh)
+        return pq.ParquetFile(fh, page_checksum_verification=True)
     except (pa.ArrowInvalid, OSError) as exc:
         raise StoreError(
             f"{st.uri(*partition_parts(symbol, day), DATA_FILE)}: not a readable Parquet file: {exc}"
@@ -212,7 +213,13 @@ def read_day(
     pf = _parquet_file(st, symbol, day)
     if pf is None:
         return None
-    cols = _to_numpy(pf.read(columns=list(TICK_DTYPE.names)), TICK_DTYPE.names)
+    try:
+        cols = _to_numpy(pf.read(columns=list(TICK_DTYPE.names)), TICK_DTYPE.names)
+    except (pa.ArrowException, OSError) as exc:
+        why = f"{st.uri(*partition_parts(symbol, day), DATA_FILE)}: unreadable: {exc}"
+        raise StoreError(why) from None  # no traceback keeps Arrow's reader alive until exit
+    finally:
+        pf.close(force=True)
     out = np.empty(len(cols["ts"]), dtype=TICK_DTYPE)
     for name in TICK_DTYPE.names:
         out[name] = cols[name]
