@@ -20,6 +20,7 @@ from hft.backtest.params import get_strategy
 from hft.engine import Run, exec_params
 from hft.errors import ConfigError, StoreError
 from hft.store.fs import Store, open_store
+from hft.store.gaps import data_gaps
 from hft.store.ticks import day_identity, iter_tick_batches, no_data_message
 
 __all__ = ["PreparedRun", "RunOutcome", "data_fingerprint", "prepare_run", "record_run", "run_backtest"]
@@ -165,6 +166,7 @@ def record_run(prep: PreparedRun, res: Any, wall: float, tags: dict[str, Any] | 
             "days": prep.days,
             "fingerprint": prep.fingerprint,
             "ticks": res.n_ticks,
+            "gaps": data_gaps(st, data.symbol, data.start, data.end, key=prep.fingerprint),
         },
         "wall_time_s": round(wall, 4),
         "config": prep.resolved,

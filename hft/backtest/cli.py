@@ -95,6 +95,15 @@ def run(
         fail(exc)
     typer.echo(format_summary(out.summary))
     typer.echo(f"{'computed' if out.computed else 'reused'}: {out.folder}")
+    gaps = out.summary.get("data", {}).get("gaps")
+    if gaps:
+        from hft.store.gaps import format_gaps
+
+        typer.secho(
+            f"warning: the data has gaps ({format_gaps(gaps)}); recorded under data.gaps in summary.yaml",
+            fg="yellow",
+            err=True,
+        )
 
 
 def _day(value: str | None, flag: str) -> date | None:
