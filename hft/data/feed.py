@@ -137,6 +137,9 @@ class _Stats:
             self.statuses: Counter[int] = Counter()
             self.by_path: dict[str, Counter[int]] = {}
             self.faults: Counter[str] = Counter()
+            self.faults_by_path: dict[str, Counter[str]] = {}
+            self.in_flight = 0
+            self.max_in_flight = 0
 
     def next_attempt(self, path: str) -> int:
         """Count a request of `path`, returning how many came before it."""
@@ -151,6 +154,16 @@ class _Stats:
             self.by_path.setdefault(path, Counter())[status] += 1
             if fault:
                 self.faults[fault] += 1
+                self.faults_by_path.setdefault(path, Counter())[fault] += 1
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -160,6 +173,8 @@ class _Stats:
                 "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
                 "by_path": {p: {str(k): v for k, v in sorted(c.items())} for p, c in self.by_path.items()},
                 "faults": dict(self.faults),
+                "faults_by_path": {p: dict(c) for p, c in self.faults_by_path.items()},
+                "max_in_flight": self.max_in_flight,  # data requests being answered at once
             }
 
 
@@ -193,6 +208,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.stats.reset()
             self._send(200, json.dumps(doc, sort_keys=True).encode(), "application/json")
             return
+        self.server.stats.enter()
+        try:
+            self._data(path)
+        finally:
+            self.server.stats.leave()
+
+    def _data(self, path: str) -> None:
         attempt = self.server.stats.next_attempt(path)
         if not self._inside_root(path):
             self.server.stats.record(path, 403, None)

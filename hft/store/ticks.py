@@ -119,6 +119,7 @@ def write_day(
     )
     parts = partition_parts(symbol, day)
     data = buf.getvalue()
+    st.remove_stale_temps(*parts)  # one writer per day: any temp file here is from a killed write
     st.write_bytes(data, *parts, DATA_FILE)
     doc = {
         "symbol": symbol,
@@ -162,6 +163,12 @@ def day_identity(st: Store, symbol: str, day: date) -> str | None:
         raise StoreError(
             f"{st.uri(*parts, MANIFEST_FILE)}: missing or damaged, so nothing vouches for the ticks "
             f"beside it; repair with `hft ingest {symbol} --start {day} --end {day} --store {st.url}`"
+        )
+    recorded = manifest.get("file_bytes")
+    if recorded is not None and recorded != st.fs.size(st.path(*parts, DATA_FILE)):
+        raise StoreError(
+            f"{st.uri(*parts, DATA_FILE)}: size differs from its manifest's (an interrupted write, or "
+            f"damage); repair with `hft ingest {symbol} --start {day} --end {day} --store {st.url}`"
         )
     digest = manifest.get(DIGEST_KEY)
     if digest is None:  # written by an older hft: hash the ticks once and record it
