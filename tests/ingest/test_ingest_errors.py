@@ -53,7 +53,8 @@ def test_feed_serve_on_a_busy_port_is_one_line(synth_feed):
         res = _hft("feed", "serve", str(synth_feed), "--port", str(port))
     assert res.returncode == 2
     assert res.stderr.strip() == (
-        f"error: feed port {port} on 127.0.0.1 is already in use; pick another with --port (0 = any free port)"
+        f"error: feed port {port} on 127.0.0.1 is already in use; "
+        "pick another with --port (0 = any free port)"
     )
 
 
