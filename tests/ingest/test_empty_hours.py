@@ -124,3 +124,45 @@ def test_empty_hours_written_by_older_versions_are_fetched_again(ray_local, synt
     assert {p for p in after if after[p] != before.get(p, 0)} == {"/XAUUSD/2024/02/11/23h_ticks.bi5"}
     expected = _feed_ticks(synth_feed, "XAUUSD", monday, monday, 1000)
     np.testing.assert_array_equal(read_ticks(cfg.store, "XAUUSD", monday, monday), expected)
+
+
+def test_the_issue_repro_through_the_commands(synth_feed, tmp_path):
+    """`hft feed serve --empty-rate` then `hft ingest` as a user runs them: each run either stores every
+    tick or exits 1 naming the hours still empty; reruns end with every tick stored."""
+    import re
+    import subprocess
+    import sys
+
+    import requests
+
+    hft = [sys.executable, "-m", "hft.cli"]
+    serve = subprocess.Popen(
+        [*hft, "feed", "serve", str(synth_feed), "--port", "0", "--empty-rate", "0.4", "--seed", "3"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = re.search(r"at (http://\S+)", serve.stdout.readline()).group(1)
+        store = str(tmp_path / "s")
+        args = ["ingest", "XAUUSD", "--start", str(SYNTH_START), "--end", str(SYNTH_END), "--store", store]
+        codes = []
+        for _ in range(5):
+            res = subprocess.run([*hft, *args, "--feed-url", url, "--quiet"], capture_output=True, text=True)
+            codes.append(res.returncode)
+            if res.returncode == 0:
+                break
+            assert res.returncode == 1, res.stderr
+            named = re.findall(r"\d{4}-\d\d-\d\dT\d\d", res.stderr.splitlines()[0])
+            assert named and "stayed empty although the market should trade" in res.stderr
+            for name in named:
+                day, hour = name.split("T")
+                assert read_manifest(store, "XAUUSD", date.fromisoformat(day))["hours"][hour]["status"] == (
+                    "suspect_empty"
+                )
+        stats = requests.get(f"{url}/_stats", timeout=5).json()
+    finally:
+        serve.terminate()
+        serve.wait(10)
+    assert codes[0] == 1 and codes[-1] == 0 and stats["faults"]["empty"] > 10
+    expected = _feed_ticks(synth_feed, "XAUUSD", SYNTH_START, SYNTH_END, 1000)
+    np.testing.assert_array_equal(read_ticks(store, "XAUUSD", SYNTH_START, SYNTH_END), expected)
