@@ -72,7 +72,7 @@ def test_hft_run_records_the_gaps_and_warns(tmp_path):
         [sys.executable, "-m", "hft.cli", "run", str(config)], capture_output=True, text=True
     )
     assert res.returncode == 0, res.stderr
-    warning = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+    warning = [line for line in res.stderr.splitlines() if line.startswith("warning: the data has gaps")]
     assert warning == [
         "warning: the data has gaps (2024-03-04 failed 10 suspect_empty 11 missing 23; 2024-03-05 missing; "
         "2024-03-07 pending 22); recorded under data.gaps in summary.yaml"
