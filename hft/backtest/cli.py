@@ -95,7 +95,8 @@ def run(
         fail(exc)
     typer.echo(format_summary(out.summary))
     typer.echo(f"{'computed' if out.computed else 'reused'}: {out.folder}")
-    gaps = out.summary.get("data", {}).get("gaps")
+    # days with no partition at all were named before the run; the rest of the gaps here
+    gaps = [g for g in out.summary.get("data", {}).get("gaps") or () if g.get("status") != "missing"]
     if gaps:
         from hft.store.gaps import format_gaps
 
