@@ -149,7 +149,7 @@ def read_manifest(
 
 
 def day_identity(st: Store, symbol: str, day: date) -> str | None:
-    """`content hash:rows:hour statuses` of a stored day (None when it has no data file).
+    """`content hash:rows:file size:hour statuses` of a stored day (None when it has no data file).
 
     Days written before content hashes existed are hashed once here and the hash is recorded in
     their manifest (atomically, so a failed write leaves the old manifest). A data file without a
@@ -164,12 +164,7 @@ def day_identity(st: Store, symbol: str, day: date) -> str | None:
             f"{st.uri(*parts, MANIFEST_FILE)}: missing or damaged, so nothing vouches for the ticks "
             f"beside it; repair with `hft ingest {symbol} --start {day} --end {day} --store {st.url}`"
         )
-    recorded = manifest.get("file_bytes")
-    if recorded is not None and recorded != st.fs.size(st.path(*parts, DATA_FILE)):
-        raise StoreError(
-            f"{st.uri(*parts, DATA_FILE)}: size differs from its manifest's (an interrupted write, or "
-            f"damage); repair with `hft ingest {symbol} --start {day} --end {day} --store {st.url}`"
-        )
+    size = st.fs.size(st.path(*parts, DATA_FILE))  # a damaged file never shares a sound one's identity
     digest = manifest.get(DIGEST_KEY)
     if digest is None:  # written by an older hft: hash the ticks once and record it
         ticks = read_day(st, symbol, day)
@@ -183,7 +178,7 @@ def day_identity(st: Store, symbol: str, day: date) -> str | None:
         with contextlib.suppress(StoreError):  # a read-only store still gets a correct identity
             st.write_bytes(json.dumps(manifest, indent=1, sort_keys=True).encode(), *parts, MANIFEST_FILE)
     statuses = ",".join(f"{k}={v.get('status')}" for k, v in sorted(manifest.get("hours", {}).items()))
-    return f"{digest}:{manifest.get('rows')}:{statuses}"
+    return f"{digest}:{manifest.get('rows')}:{size}:{statuses}"
 
 
 def _parquet_file(st: Store, symbol: str, day: date) -> pq.ParquetFile | None:
@@ -293,6 +288,7 @@ def iter_tick_batches(
             if pf is not None:
                 found = True
                 uri = st.uri(*partition_parts(symbol, day), DATA_FILE)
+                _check_size(st, symbol, day, uri)
                 yield from ((pf, i, uri) for i in range(pf.num_row_groups))
 
     if not prefetch:
@@ -310,6 +306,18 @@ def iter_tick_batches(
                 yield pending.result()
     if not found:
         raise StoreError(no_data_message(st, symbol, start, end))
+
+
+def _check_size(st: Store, symbol: str, day: date, uri: str) -> None:
+    """A data file whose size differs from its manifest's is not what the manifest (and the run's
+    fingerprint) describe: a write interrupted between the two, or damage."""
+    manifest = read_manifest(st, symbol, day)
+    recorded = (manifest or {}).get("file_bytes")
+    if recorded is not None and recorded != st.fs.size(st.path(*partition_parts(symbol, day), DATA_FILE)):
+        raise StoreError(
+            f"{uri}: size differs from its manifest's (an interrupted write, or damage); repair with "
+            f"`hft ingest {symbol} --start {day} --end {day} --store {st.url}`"
+        )
 
 
 def no_data_message(st: Store, symbol: str, start: date, end: date) -> str:
