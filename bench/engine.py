@@ -229,13 +229,119 @@ def batched(ts, bid, ask, repeat: int, k: int = 64) -> None:
         print(f"  {name:<13} {k * n / med / 1e6:8.1f} M config-ticks/s ({med:.2f} s)")
 
 
+# --- user strategies: the declared SMA cross (examples/sma_cross.py) against the same SMA cross written
+# as a built-in (flat state, hand-made ring, bound to the loop at module level, no bounds checks)
+SMA_HDR = 5  # ss = [n, head, sum, diff, target, ring[n]] (ring of deviations from the first mid)
+
+
+@njit(inline="always")
+def sma_builtin_nb(ts, bid, ask, pos, ss, sp, quotes):
+    w = np.int64(sp[0])
+    n = np.int64(ss[0])
+    mid = (bid + ask) * 0.5
+    if n == 0:
+        ss[SMA_HDR + w] = mid  # the reference kept after the ring
+    x = mid - ss[SMA_HDR + w]
+    head = np.int64(ss[1])
+    if n >= w:
+        ss[2] += x - ss[SMA_HDR + head]
+    else:
+        ss[2] += x
+    ss[SMA_HDR + head] = x
+    head += 1
+    if head == w:
+        head = 0
+        s = 0.0
+        for j in range(w):
+            s += ss[SMA_HDR + j]
+        ss[2] = s
+    ss[1] = head
+    n += 1
+    ss[0] = n
+    if n >= w:
+        diff = mid - (ss[SMA_HDR + w] + ss[2] / w)
+        prev = ss[3]
+        if prev <= 0.0 < diff:
+            ss[4] = 1.0
+        elif prev >= 0.0 > diff:
+            ss[4] = -1.0
+        ss[3] = diff
+    return np.int64(ss[4])
+
+
+def _sma_builtin_runner():
+    from hft.engine.loop_nb import _array_load, _array_save, _array_step, run_loop_nb
+    from hft.engine.runners_nb import SINGLE
+
+    @njit(nogil=True)
+    def run_sma_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start, check):
+        if check:
+            return run_loop_nb(
+                _array_step, _array_load, _array_save, sma_builtin_nb, ts, bid, ask, ep, sp, ss, acct,
+                quotes, tbuf, mbuf, start, True, False,
+            )  # fmt: skip
+        return run_loop_nb(
+            _array_step, _array_load, _array_save, sma_builtin_nb, ts, bid, ask, ep, sp, ss, acct, quotes,
+            tbuf, mbuf, start, False, False,
+        )  # fmt: skip
+
+    SINGLE[sma_builtin_nb] = run_sma_nb
+    from hft.engine import StrategySpec
+
+    return StrategySpec("sma_builtin", sma_builtin_nb, lambda sp: SMA_HDR + int(sp[0]) + 1)
+
+
+def user_strategies(ts, bid, ask, repeat: int, n: int = 5000) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    from hft.backtest.params import get_strategy
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "sma_cross.py"
+    spec_ = importlib.util.spec_from_file_location("sma_cross", path)
+    mod = importlib.util.module_from_spec(spec_)
+    sys.modules["sma_cross"] = mod
+    spec_.loader.exec_module(mod)
+    reg = get_strategy("sma_cross")
+    prm = reg.params(n=n)
+    cases = {
+        "sma_cross (declared, examples/sma_cross.py)": (reg.spec(prm), prm.encode(1.0)),
+        "sma_cross written as a built-in": (_sma_builtin_runner(), np.array([float(n)])),
+    }
+    print(f"\nuser strategies, SMA({n}) cross, {ts.size / 1e6:.0f} M ticks, median of {repeat}")
+    rates, trades = {}, {}
+    for label, (spec, sp) in cases.items():
+        Run(spec, sp, _ep({})).feed(ts[:10_000], bid[:10_000], ask[:10_000])  # compile
+        times = []
+        for _ in range(repeat):
+            run = Run(spec, sp, _ep({}), trade_cap=1 << 16, mark_cap=1 << 16)
+            t = time.perf_counter()
+            run.feed(ts, bid, ask)
+            times.append(time.perf_counter() - t)
+            trades[label] = run.finish().trades
+        rates[label] = ts.size / statistics.median(times) / 1e6
+        print(f"  {label:<44} {rates[label]:8.1f} M ticks/s  ({len(trades[label])} trades)")
+    a, b = rates.values()
+    ta, tb = trades.values()
+    same = ta.tobytes() == tb.tobytes()
+    print(f"  built-in / declared: {b / a:.2f}x (goal <= 1.5x); identical trades: {same}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ticks", type=int, default=20_000_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--batch-ticks", type=int, default=5_000_000)
     ap.add_argument("--skip-compile", action="store_true")
+    ap.add_argument(
+        "--only", choices=["memory", "user"], help="only the in-memory built-ins / user strategies"
+    )
     args = ap.parse_args()
+    if args.only:
+        ts, bid, ask = synthetic_xauusd(args.ticks)
+        bare_loops(ts, bid, ask, args.repeat)
+        (in_memory if args.only == "memory" else user_strategies)(ts, bid, ask, args.repeat)
+        return
     if not args.skip_compile:
         cold = first_call_seconds(cold=True)
         first_call_seconds(cold=False)  # fills the on-disk cache if this checkout has none yet
@@ -246,6 +352,7 @@ def main() -> None:
     ts, bid, ask = synthetic_xauusd(args.ticks)
     bare_loops(ts, bid, ask, args.repeat)
     in_memory(ts, bid, ask, args.repeat)
+    user_strategies(ts, bid, ask, args.repeat)
     from_parquet(ts, bid, ask, max(3, args.repeat // 2))
     nb = args.batch_ticks
     batched(ts[:nb], bid[:nb], ask[:nb], max(3, args.repeat // 2))

@@ -1,10 +1,11 @@
-"""A user strategy living outside the engine: N-tick momentum with a dead band.
+"""A user strategy in the raw form: N-tick momentum with a dead band (docs/strategies.md).
 
-Run it by name from a config (see `examples/momentum.yaml`):
+The short way to write one is `examples/sma_cross.py` (declared parameters and state). This file
+shows the engine-level form. Run it by name from a config (see `examples/momentum.yaml`):
 
     strategy:
       name: tick_momentum
-      module: examples.momentum_strategy    # imported first; importing registers the name
+      module: ./momentum_strategy.py    # imported first; importing registers the name
       params: {lookback: 500, band: 0.0002}
 
 Two parts, nothing else: a compiled per-tick signal with the engine's shared signature

@@ -82,6 +82,9 @@ feed_app = typer.Typer(
     help="The offline Dukascopy-compatible feed.", no_args_is_help=True, context_settings=_SETTINGS
 )
 app.add_typer(feed_app, name="feed")
+from hft.strategy_cli import strategy_app  # noqa: E402  (light: typer only until a command runs)
+
+app.add_typer(strategy_app, name="strategy")
 
 
 def _version(value: bool) -> None:
@@ -159,7 +162,14 @@ def feed_serve(
     throttle_rate: Annotated[float, typer.Option(help="Fraction answered 429.")] = 0.0,
     truncate_rate: Annotated[float, typer.Option(help="Fraction of bodies cut in half.")] = 0.0,
     empty_rate: Annotated[float, typer.Option(help="Fraction of empty 200 bodies.")] = 0.0,
+    hang_rate: Annotated[float, typer.Option(help="Fraction accepted and never answered.")] = 0.0,
     fail_first: Annotated[int, typer.Option(help="Answer 503 to the first N requests of each path.")] = 0,
+    retry_after: Annotated[
+        int | None, typer.Option(help="Send Retry-After: N (seconds) with every 429.")
+    ] = None,
+    fault_hours: Annotated[
+        str | None, typer.Option(help="Inject faults only into these UTC hours, e.g. 0,23.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fault injection.")] = 0,
 ) -> None:
     """Serve a feed folder over HTTP in both the .bi5 and the JSON-API layouts."""
@@ -172,7 +182,10 @@ def feed_serve(
             throttle_rate=throttle_rate,
             truncate_rate=truncate_rate,
             empty_rate=empty_rate,
+            hang_rate=hang_rate,
             fail_first=fail_first,
+            retry_after=retry_after,
+            fault_hours=_hours(fault_hours),
             seed=seed,
         )
         serve_forever(root, host, port, faults)
@@ -198,8 +211,19 @@ def ingest(
         str | None, typer.Option(help="Join this Ray cluster instead of starting one.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Fetch again days already stored.")] = False,
-    recheck_suspect: Annotated[
-        bool, typer.Option(help="Fetch again hours an earlier run flagged suspect_empty.")
+    accept_empty: Annotated[
+        bool,
+        typer.Option(
+            help="Store hours that stay empty while the market should trade (a holiday) as empty "
+            "instead of failing on them."
+        ),
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds per HTTP try (connect and read).", min=0.1)] = 20.0,
+    deadline: Annotated[
+        float, typer.Option(help="Seconds a day may take, retries included; then its hours fail.", min=1)
+    ] = 300.0,
+    verify: Annotated[
+        bool, typer.Option(help="Read stored days, check them against their manifests, refetch bad ones.")
     ] = False,
     storage_option: StorageOpts = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
@@ -221,7 +245,10 @@ def ingest(
             concurrency=concurrency,
             address=address,
             force=force,
-            recheck_suspect=recheck_suspect,
+            accept_empty=accept_empty,
+            timeout_s=timeout,
+            deadline_s=deadline,
+            verify=verify,
             storage_options=parse_storage_options(storage_option),
         )
         report = run_ingest(cfg, progress=not quiet)
@@ -241,16 +268,17 @@ def _print_ingest(report) -> None:
         f"{len(report.days) - len(written)} already stored; {report.rows:,} ticks in written days; "
         f"{report.fetched_ticks:,} fetched in {report.seconds:.1f}s ({rate:,.0f} ticks/s after Ray start-up)"
     )
+    for problem in report.repaired:
+        typer.secho(f"repaired (fetched again): {problem}", fg="yellow", err=True)
     dropped = {k: v for k, v in report.dropped().items() if v}
     if dropped:
         typer.echo(f"dropped ticks: {dropped}")
-    suspect = report.hours("suspect_empty")
+    suspect = report.suspect
     if suspect:
         typer.secho(
-            f"note: {len(suspect)} hour(s) came back empty between hours with ticks, were fetched again and "
-            f"are stored as empty, flagged suspect_empty (daily breaks look like this; "
-            f"--recheck-suspect fetches them again): {', '.join(suspect[:12])}",
-            fg="yellow",
+            f"{len(suspect)} hour(s) stayed empty although the market should trade then (fetched "
+            f"again, still empty: a feed glitch, or a holiday): {', '.join(suspect)}",
+            fg="red",
             err=True,
         )
     failed = report.failed
@@ -259,13 +287,21 @@ def _print_ingest(report) -> None:
         for d in report.days:
             for h in d.by_status("failed"):
                 typer.echo(f"  {d.day}T{h}: {d.hours[h].get('error', '')}", err=True)
-        typer.echo("rerun the same command to fetch only the missing hours", err=True)
+    if failed or suspect:
+        typer.echo(
+            "rerun the same command to fetch only these hours"
+            + (" (add --accept-empty if the market really was closed)" if suspect else ""),
+            err=True,
+        )
 
 
 @app.command("store")
 def store_summary(
     store: StoreOpt = "./data",
     symbol: Annotated[str | None, typer.Option(help="Only this symbol.")] = None,
+    verify: Annotated[
+        bool, typer.Option(help="Read every day and check it against its manifest (rows, size, hash).")
+    ] = False,
     storage_option: StorageOpts = None,
 ) -> None:
     """Summarise what the store holds: days, ticks and hour statuses per symbol."""
@@ -274,21 +310,51 @@ def store_summary(
 
     try:
         st = open_store(store, parse_storage_options(storage_option))
+        if not st.fs.exists(st.root):
+            from hft.errors import StoreError
+
+            raise StoreError(f"store {st.url!r} does not exist (check --store; `hft ingest` creates it)")
         rows = summarise(st, symbol)
+        checked = _verify_store(st, symbol) if verify else None
     except HftError as exc:
         _fail(exc)
     if not rows:
         typer.echo(f"{st.uri('ticks')}: no tick partitions")
-        return
-    import polars as pl
+    else:
+        import polars as pl
 
-    from hft.tables import print_table
+        from hft.tables import print_table
 
-    cols = ["symbol", "first", "last", "days", "rows", "ok", "empty", "failed", "suspect_empty"]
-    table = pl.DataFrame([{c: r.get(c) for c in cols} for r in rows]).rename(
-        {"rows": "ticks", "ok": "hours_ok", "empty": "hours_empty", "failed": "hours_failed"}
-    )
-    print_table(table, f"Ticks under {st.uri('ticks')} (hours by status: ok, empty, failed, suspect)")
+        cols = ["symbol", "first", "last", "days", "rows", "ok", "empty", "failed", "suspect_empty"]
+        table = pl.DataFrame([{c: r.get(c) for c in cols} for r in rows]).rename(
+            {"rows": "ticks", "ok": "hours_ok", "empty": "hours_empty", "failed": "hours_failed"}
+        )
+        print_table(table, f"Ticks under {st.uri('ticks')} (hours by status: ok, empty, failed, suspect)")
+    for r in rows:
+        for day, why in r["unvouched"]:
+            typer.secho(
+                f"warning: {r['symbol']} {day}: {why}, its ticks are not counted; repair with "
+                f"`hft ingest {r['symbol']} --start {day} --end {day} --store {st.url}`",
+                fg="yellow",
+                err=True,
+            )
+    if checked:
+        raise typer.Exit(1)
+
+
+def _verify_store(st, symbol: str | None) -> int:
+    """Print each problem `hft store --verify` finds, one line per file; returns how many."""
+    from hft.store.verify import verify_store
+
+    days, problems = verify_store(st, symbol)
+    for p in problems:
+        typer.secho(f"bad: {p}", fg="red", err=True)
+    for p in problems:
+        typer.echo(
+            f"repair: hft ingest {p.symbol} --start {p.day} --end {p.day} --store {st.url} --verify", err=True
+        )
+    typer.echo(f"verify: {days} day(s) checked, {len(problems)} with problems")
+    return len(problems)
 
 
 @app.command()
@@ -312,6 +378,17 @@ def _day(value: str, opt: str) -> date:
         from hft.errors import ConfigError
 
         raise ConfigError(f"{opt} {value!r}: expected a date YYYY-MM-DD") from None
+
+
+def _hours(value: str | None) -> frozenset[int] | None:
+    if value is None:
+        return None
+    try:
+        return frozenset(int(h) for h in value.split(",") if h.strip())
+    except ValueError:
+        from hft.errors import ConfigError
+
+        raise ConfigError(f"--fault-hours {value!r}: expected UTC hours like 0,23") from None
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -93,7 +93,7 @@ def run_demo(workdir: Path, *, days: int = 7, seed: int = 7, n_trials: int = 16)
             typer.echo(
                 f"[3/4] ingest: {report.rows:,} ticks in {len(report.days)} day(s) → {store}/ticks "
                 f"in {report.seconds:.1f}s ({rate:,.0f} ticks/s after Ray start-up), "
-                f"failed hours: {len(report.failed)}"
+                f"failed hours: {len(report.failed)}, suspect empty hours: {len(report.suspect)}"
             )
             for row in summarise(open_store(store), DEMO_SYMBOL):
                 typer.echo(

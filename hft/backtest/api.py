@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,9 @@ from hft.backtest.params import get_strategy
 from hft.engine import Run, exec_params
 from hft.errors import ConfigError, StoreError
 from hft.store.fs import Store, open_store
+from hft.store.gaps import data_gaps
 from hft.store.results import params_json
-from hft.store.ticks import iter_tick_batches, partition_parts
+from hft.store.ticks import day_identity, iter_tick_batches, no_data_message
 
 __all__ = [
     "PreparedRun",
@@ -48,6 +49,11 @@ def _ms_of_day(t) -> int:
     return ((t.hour * 60 + t.minute) * 60 + t.second) * 1000 + t.microsecond // 1000
 
 
+def _seconds_to_ms(s: float) -> float:
+    """ms of a YAML seconds value without binary rounding (0.007 s is 7 ms, not 7.000000000000001)."""
+    return float(Decimal(repr(float(s))) * 1000)
+
+
 def execution_vector(cfg: RunConfig):
     ex = cfg.execution
     hours = None
@@ -63,7 +69,7 @@ def execution_vector(cfg: RunConfig):
         maker_bps=ex.maker_bps,
         stop_loss=ex.stop_loss or 0.0,
         take_profit=ex.take_profit or 0.0,
-        max_hold_ms=(ex.max_hold_s or 0.0) * 1000.0,
+        max_hold_ms=_seconds_to_ms(ex.max_hold_s or 0.0),
         hours=hours,
         capital=ex.capital,
         fill_through=ex.fill_through,
@@ -72,48 +78,20 @@ def execution_vector(cfg: RunConfig):
     )
 
 
-_VOLATILE_MANIFEST_KEYS = ("ingested_at", "node_id", "feed")
-
-
-def _stable_manifest(raw: bytes) -> bytes:
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        return raw
-    if isinstance(doc, dict):
-        for key in _VOLATILE_MANIFEST_KEYS:
-            doc.pop(key, None)
-        for rec in (doc.get("hours") or {}).values():
-            if isinstance(rec, dict):
-                rec.pop("url", None)  # the feed's address is where, not what
-    return json.dumps(doc, sort_keys=True).encode()
-
-
 def data_fingerprint(st: Store, symbol: str, start: date, end: date) -> tuple[str, list[str]]:
-    """Hash of each stored day's file size and manifest (what was stored, not when, where or by
-    which node it was fetched) in the range."""
+    """Hash of each stored day's content hash, row count and hour statuses in the range: what was
+    stored, not when, where or by which node it was fetched (see `hft.store.ticks.day_digest`)."""
     h = hashlib.sha256()
     days = []
     day = start
     while day <= end:
-        parts = partition_parts(symbol, day)
-        try:
-            info = st.fs.info(st.path(*parts, "ticks.parquet"))
-        except FileNotFoundError:
-            info = None
-        if info is not None:
+        identity = day_identity(st, symbol, day)
+        if identity is not None:
             days.append(day.isoformat())
-            try:
-                manifest = _stable_manifest(st.read_bytes(*parts, "_manifest.json"))
-            except FileNotFoundError:
-                manifest = b""
-            h.update(f"{day.isoformat()}:{info.get('size')}:".encode() + manifest)
+            h.update(f"{day.isoformat()}:{identity}\n".encode())
         day += timedelta(days=1)
     if not days:
-        raise StoreError(
-            f"no tick partitions for {symbol} between {start} and {end} in {st.uri('ticks')} "
-            f"(run `hft ingest {symbol} --start {start} --end {end} --store {st.url}`)"
-        )
+        raise StoreError(no_data_message(st, symbol, start, end))
     return h.hexdigest()[:16], days
 
 
@@ -251,6 +229,7 @@ def record_run(
             "days": prep.days,
             "fingerprint": prep.fingerprint,
             "ticks": res.n_ticks,
+            "gaps": data_gaps(st, data.symbol, data.start, data.end, key=prep.fingerprint),
         },
         "wall_time_s": round(wall, 4),
         "config": prep.resolved,

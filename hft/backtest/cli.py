@@ -95,6 +95,16 @@ def run(
         fail(exc)
     typer.echo(format_summary(out.summary))
     typer.echo(f"{'computed' if out.computed else 'reused'}: {out.folder}")
+    # days with no partition at all were named before the run; the rest of the gaps here
+    gaps = [g for g in out.summary.get("data", {}).get("gaps") or () if g.get("status") != "missing"]
+    if gaps:
+        from hft.store.gaps import format_gaps
+
+        typer.secho(
+            f"warning: the data has gaps ({format_gaps(gaps)}); recorded under data.gaps in summary.yaml",
+            fg="yellow",
+            err=True,
+        )
 
 
 def rerun(

@@ -1,6 +1,7 @@
 """Typed strategy parameters and the name -> strategy registry (the user extension point).
 
-To add a strategy without touching the engine, in your own module:
+The short way is `hft.strategy` (declared parameters and state, docs/strategies.md). The raw way,
+in your own module:
 
     from numba import njit
     from hft.backtest import StrategyParams, register_strategy
@@ -17,21 +18,29 @@ To add a strategy without touching the engine, in your own module:
 
     register_strategy("my_strategy", my_signal_nb, MyParams)
 
-and name it in a config: `strategy: {name: my_strategy, module: my_package.my_module, params: ...}`.
-The module is imported before the name is looked up. See `examples/momentum_strategy.py`.
+and name it in a config: `strategy: {name: my_strategy, module: ./my_module.py, params: ...}` (a
+file, or a dotted name, found from the config's folder or the current one; see
+`import_strategy_module`). The module is imported before the name is looked up.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import json
+import os
+import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
 
 from hft.engine import BUILTINS, StrategySpec
 from hft.engine import strategies as S
-from hft.errors import ConfigError
+from hft.errors import ConfigError, HftError
 
 __all__ = [
     "StrategyParams",
@@ -44,6 +53,17 @@ __all__ = [
     "FilteredEmaParams",
     "MarketMakerParams",
 ]
+
+
+def _no_bool(v: Any) -> Any:
+    if isinstance(v, bool):
+        raise ValueError(f"expected a number, got {v!r} (a YAML boolean)")
+    return v
+
+
+#: Parameter types: YAML `true` is never 1, `2.5` is never an int.
+Int = StrictInt
+Float = Annotated[float, BeforeValidator(_no_bool)]
 
 
 class StrategyParams(BaseModel):
@@ -61,8 +81,8 @@ class StrategyParams(BaseModel):
 
 
 class EmaCrossParams(StrategyParams):
-    fast: int = Field(ge=1, description="fast EMA span in ticks")
-    slow: int = Field(ge=2, description="slow EMA span in ticks; also the warm-up")
+    fast: Int = Field(ge=1, description="fast EMA span in ticks")
+    slow: Int = Field(ge=2, description="slow EMA span in ticks; also the warm-up")
 
     @model_validator(mode="after")
     def _order(self):
@@ -78,10 +98,10 @@ class EmaCrossParams(StrategyParams):
 
 
 class ZscoreParams(StrategyParams):
-    window: int = Field(ge=2, le=10_000_000, description="ticks in the rolling window")
-    entry_z: float = Field(gt=0, description="enter when |z| of mid vs the window mean exceeds this")
-    exit_z: float = Field(ge=0, description="exit when |z| falls back below this")
-    min_std: float = Field(default=1e-9, ge=0, description="below this std (price units) z is 0")
+    window: Int = Field(ge=2, le=10_000_000, description="ticks in the rolling window")
+    entry_z: Float = Field(gt=0, description="enter when |z| of mid vs the window mean exceeds this")
+    exit_z: Float = Field(ge=0, description="exit when |z| falls back below this")
+    min_std: Float = Field(default=1e-9, ge=0, description="below this std (price units) z is 0")
 
     @model_validator(mode="after")
     def _order(self):
@@ -97,7 +117,7 @@ class ZscoreParams(StrategyParams):
 
 
 class DonchianParams(StrategyParams):
-    window: int = Field(ge=2, le=10_000_000, description="ticks in the breakout band")
+    window: Int = Field(ge=2, le=10_000_000, description="ticks in the breakout band")
 
     def encode(self, size):
         return S.donchian_params(self.window)
@@ -107,11 +127,11 @@ class DonchianParams(StrategyParams):
 
 
 class FilteredEmaParams(StrategyParams):
-    fast: int = Field(ge=1, description="fast EMA span in ticks")
-    slow: int = Field(ge=2, description="slow EMA span in ticks; also the warm-up")
-    max_spread: float = Field(gt=0, description="enter only when ask - bid <= this (price units)")
-    gap_span: int = Field(default=50, ge=1, description="EMA span (ticks) of the gap between ticks")
-    max_gap_ms: float = Field(gt=0, description="enter only when the average tick gap <= this")
+    fast: Int = Field(ge=1, description="fast EMA span in ticks")
+    slow: Int = Field(ge=2, description="slow EMA span in ticks; also the warm-up")
+    max_spread: Float = Field(gt=0, description="enter only when ask - bid <= this (price units)")
+    gap_span: Int = Field(default=50, ge=1, description="EMA span (ticks) of the gap between ticks")
+    max_gap_ms: Float = Field(gt=0, description="enter only when the average tick gap <= this")
 
     @model_validator(mode="after")
     def _order(self):
@@ -127,10 +147,10 @@ class FilteredEmaParams(StrategyParams):
 
 
 class MarketMakerParams(StrategyParams):
-    half_spread: float = Field(ge=0, description="quote distance from the reservation price")
-    skew_per_lot: float = Field(ge=0, description="reservation shift per lot of inventory")
-    max_lots: int = Field(ge=1, description="stop quoting a side at this many lots")
-    tick: float = Field(gt=0, description="price increment quotes are rounded to")
+    half_spread: Float = Field(ge=0, description="quote distance from the reservation price")
+    skew_per_lot: Float = Field(ge=0, description="reservation shift per lot of inventory")
+    max_lots: Int = Field(ge=1, description="stop quoting a side at this many lots")
+    tick: Float = Field(gt=0, description="price increment quotes are rounded to")
 
     def encode(self, size):
         return S.market_maker_params(self.half_spread, self.skew_per_lot, self.max_lots, self.tick, size)
@@ -142,10 +162,14 @@ class MarketMakerParams(StrategyParams):
 @dataclass(frozen=True)
 class Registered:
     name: str
-    signal: object  # numba dispatcher with the shared signature
+    signal: object  # numba dispatcher with the shared signature (or a declared strategy's function)
     params: type[StrategyParams]
+    layout: Any = None  # hft.engine.user.Layout for declared strategies
+    quoting: bool = True
 
     def spec(self, params: StrategyParams) -> StrategySpec:
+        if self.layout is not None:
+            return StrategySpec(self.name, self.signal, self.layout.state_size, self.layout, self.quoting)
         return StrategySpec(self.name, self.signal, lambda _sp: params.state_size())
 
 
@@ -159,11 +183,19 @@ _REGISTRY: dict[str, Registered] = {
 
 
 def _qualname(obj) -> str:
-    return f"{obj.__module__}.{obj.__qualname__}"
+    """Where a function is defined: the same file imported under two module names is one strategy."""
+    code = getattr(obj, "__code__", None)
+    return f"{code.co_filename if code else obj.__module__}:{obj.__qualname__}"
 
 
-def register_strategy(name: str, signal, params: type[StrategyParams]) -> None:
-    """Make `name` runnable from configs; re-registering the same objects is a no-op."""
+def register_strategy(
+    name: str, signal, params: type[StrategyParams], *, layout: Any = None, quoting: bool = True
+) -> None:
+    """Make `name` runnable from configs; re-registering the same function is a no-op.
+
+    `layout` / `quoting` come from `hft.strategy.strategy` (declared state); leave them out for a
+    signal with the shared signature and a hand-sized state.
+    """
     if not (isinstance(params, type) and issubclass(params, StrategyParams)):
         raise ConfigError(f"strategy {name!r}: params must subclass hft.backtest.StrategyParams")
     if not hasattr(signal, "py_func"):
@@ -171,15 +203,164 @@ def register_strategy(name: str, signal, params: type[StrategyParams]) -> None:
     old = _REGISTRY.get(name)
     if old is not None and _qualname(old.signal.py_func) != _qualname(signal.py_func):
         raise ConfigError(f"strategy name {name!r} is already registered by another module")
-    _REGISTRY[name] = Registered(name, signal, params)
+    _REGISTRY[name] = Registered(name, signal, params, layout, quoting)
+
+
+#: Files and package folders user strategies were imported from (shipped to Ray workers).
+USER_MODULE_PATHS: set[str] = set()
+
+
+def _is_path(module: str) -> bool:
+    return module.endswith(".py") or "/" in module or "\\" in module
+
+
+def _bases(where: str) -> list[Path]:
+    """Where a relative `module:` is looked for: the config file's folder, then the current one."""
+    out = []
+    cfg = Path(where)
+    if where not in ("config", "spec") and cfg.suffix in (".yaml", ".yml") and cfg.parent.is_dir():
+        out.append(cfg.parent.resolve())
+    out.append(Path.cwd().resolve())
+    return list(dict.fromkeys(out))
+
+
+def _load_file(path: Path, where: str) -> None:
+    name = path.stem
+    if not name.isidentifier():
+        raise ConfigError(
+            f"{where}: strategy.module: {path.name!r}: the file name must be a Python identifier"
+        )
+    old = sys.modules.get(name)
+    if old is not None:
+        if Path(getattr(old, "__file__", "") or "").resolve() == path:
+            return
+        raise ConfigError(
+            f"{where}: strategy.module: {path} would be imported as {name!r}, which is already the "
+            f"module {getattr(old, '__file__', None) or name}: rename the file"
+        )
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except Exception as exc:
+        del sys.modules[name]
+        if isinstance(exc, HftError):
+            raise
+        raise ConfigError(
+            f"{where}: strategy.module: {path}: importing it raised {type(exc).__name__}: {exc}"
+        ) from None
+    USER_MODULE_PATHS.add(str(path))
+
+
+def import_strategy_module(module: str, where: str = "config") -> None:
+    """Import `module`: a file path (relative to the config's folder or the current folder) or a
+    dotted name importable as is, from the config's folder or from the current folder."""
+    _materialize()
+    bases = _bases(where)
+    if _is_path(module):
+        for base in bases:
+            path = (base / module).resolve()
+            if path.is_file():
+                return _load_file(path, where)
+        try:  # a Ray worker: the file arrived as a top-level module through the runtime env
+            importlib.import_module(Path(module).stem)
+            return None
+        except ImportError:
+            pass
+        raise ConfigError(
+            f"{where}: strategy.module: no file {module!r} in {' or '.join(str(b) for b in bases)}"
+        )
+    try:
+        importlib.import_module(module)
+        return None
+    except ModuleNotFoundError as exc:
+        top = module.split(".")[0]
+        if exc.name not in {top, None} and not module.startswith(f"{exc.name}."):
+            raise ConfigError(f"{where}: strategy.module: cannot import {module!r}: {exc}") from None
+        first = exc
+    except ImportError as exc:
+        raise ConfigError(f"{where}: strategy.module: cannot import {module!r}: {exc}") from None
+    except HftError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"{where}: strategy.module: importing {module!r} raised {type(exc).__name__}: {exc}"
+        ) from None
+    for base in bases:
+        pkg = base / top
+        if pkg.is_dir() or pkg.with_suffix(".py").is_file():
+            if str(base) not in sys.path:
+                sys.path.insert(0, str(base))
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise ConfigError(f"{where}: strategy.module: cannot import {module!r}: {exc}") from None
+            USER_MODULE_PATHS.add(str(pkg if pkg.is_dir() else pkg.with_suffix(".py")))
+            return None
+    raise ConfigError(
+        f"{where}: strategy.module: cannot import {module!r}: {first} (looked in "
+        f"{' and '.join(str(b) for b in bases)}; or give a file path, e.g. module: ./my_strategy.py)"
+    )
+
+
+#: Environment variable carrying user strategy sources to Ray workers (JSON: relative path -> text).
+CODE_ENV = "HFT_USER_CODE"
+_CODE_LIMIT = 100_000  # bytes; an environment string must stay well under the OS limit (128 KiB)
+_materialized: list[str] = []
+
+
+def user_code_bundle() -> dict[str, str]:
+    """Source files of the user strategies imported in this process, by path relative to sys.path."""
+    out: dict[str, str] = {}
+    for p in sorted(USER_MODULE_PATHS):
+        path = Path(p)
+        files = (
+            [path]
+            if path.is_file()
+            else sorted(f for f in path.rglob("*.py") if "__pycache__" not in f.parts)
+        )
+        for f in files:
+            rel = f.name if path.is_file() else str(Path(path.name) / f.relative_to(path))
+            out[rel] = f.read_text(encoding="utf-8")
+    return out
+
+
+def user_runtime_env() -> dict[str, Any] | None:
+    """Ray runtime env (per actor) that brings the user strategy code imported here to every worker.
+
+    Ray uploads local folders only for a whole job (`ray.init`), so the sources travel in an
+    environment variable and each worker writes them to a private folder on its `sys.path`.
+    """
+    bundle = user_code_bundle()
+    if not bundle:
+        return None
+    text = json.dumps(bundle)
+    if len(text.encode()) > _CODE_LIMIT:
+        raise ConfigError(
+            f"user strategy code {sorted(bundle)} is {len(text.encode()):,} bytes, more than the "
+            f"{_CODE_LIMIT:,} shipped to Ray workers: install it as a package on every node instead"
+        )
+    return {"env_vars": {CODE_ENV: text}}
+
+
+def _materialize() -> None:
+    """On a Ray worker: write the shipped strategy sources once and put them on `sys.path`."""
+    text = os.environ.get(CODE_ENV)
+    if not text or _materialized:
+        return
+    root = Path(tempfile.mkdtemp(prefix="hft-user-code-"))
+    for rel, src in json.loads(text).items():
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_text(src, encoding="utf-8")
+    sys.path.insert(0, str(root))
+    _materialized.append(str(root))
 
 
 def get_strategy(name: str, module: str | None = None, where: str = "config") -> Registered:
     if module:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise ConfigError(f"{where}: strategy.module: cannot import {module!r}: {exc}") from exc
+        import_strategy_module(module, where)
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -15,6 +15,7 @@ requests see the same faults whatever the thread interleaving.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -50,7 +51,9 @@ _JSON_ROUTE = re.compile(r"^/ticks/([A-Za-z0-9-]+)/([1-9]\d{3})/([1-9]\d?)/([1-9
 
 class FeedFaults(BaseModel):
     """What can go wrong, per data request. Rates are tried in order on one uniform draw, so they must
-    sum to at most 1: 503, then 429, then a body cut in half, then an empty 200."""
+    sum to at most 1: 503, then 429, then a body cut in half, then an empty 200, then a hang (the
+    request is accepted and never answered). `fault_hours` limits every fault to those UTC hours
+    (e.g. 0 and 23, the day's edges)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -59,14 +62,21 @@ class FeedFaults(BaseModel):
     throttle_rate: float = Field(0.0, ge=0, le=1, description="fraction answered 429")
     truncate_rate: float = Field(0.0, ge=0, le=1, description="fraction of 200s with the body cut in half")
     empty_rate: float = Field(0.0, ge=0, le=1, description="fraction of 200s with an empty body")
+    hang_rate: float = Field(0.0, ge=0, le=1, description="fraction accepted and never answered")
     fail_first: int = Field(0, ge=0, description="each path answers 503 to its first N requests")
+    retry_after: int | None = Field(None, ge=0, description="Retry-After seconds sent with each 429")
+    fault_hours: frozenset[int] | None = Field(None, description="UTC hours the faults apply to (None: all)")
     seed: int = 0
 
     @model_validator(mode="after")
     def _rates_fit(self) -> FeedFaults:
-        total = self.error_rate + self.throttle_rate + self.truncate_rate + self.empty_rate
+        total = self.error_rate + self.throttle_rate + self.truncate_rate + self.empty_rate + self.hang_rate
         if total > 1 + 1e-12:
-            raise ValueError(f"error_rate + throttle_rate + truncate_rate + empty_rate = {total:g} exceeds 1")
+            raise ValueError(
+                f"error_rate + throttle_rate + truncate_rate + empty_rate + hang_rate = {total:g} exceeds 1"
+            )
+        if self.fault_hours is not None and not all(0 <= h <= 23 for h in self.fault_hours):
+            raise ValueError(f"fault_hours {sorted(self.fault_hours)} must be UTC hours 0..23")
         return self
 
     @classmethod
@@ -83,12 +93,16 @@ class FeedFaults(BaseModel):
 
     @property
     def active(self) -> bool:
-        return bool(
-            self.latency_ms or self.error_rate or self.throttle_rate or self.truncate_rate or self.empty_rate
-        ) or bool(self.fail_first)
+        rates = (self.error_rate, self.throttle_rate, self.truncate_rate, self.empty_rate, self.hang_rate)
+        return bool(self.latency_ms or any(rates) or self.fail_first)
 
     def draw(self, path: str, attempt: int) -> str | None:
-        """The fault for the `attempt`-th (0-based) request of `path`: 503, 429, truncate, empty or None."""
+        """The fault for the `attempt`-th (0-based) request of `path`: 503, 429, truncate, empty, hang
+        or None."""
+        if self.fault_hours is not None:
+            hour = _path_hour(path)
+            if hour is None or hour not in self.fault_hours:
+                return None
         if attempt < self.fail_first:
             return "503"
         digest = hashlib.blake2b(f"{self.seed}|{path}|{attempt}".encode(), digest_size=8).digest()
@@ -98,11 +112,18 @@ class FeedFaults(BaseModel):
             ("429", self.throttle_rate),
             ("truncate", self.truncate_rate),
             ("empty", self.empty_rate),
+            ("hang", self.hang_rate),
         ):
             if u < rate:
                 return kind
             u -= rate
         return None
+
+
+def _path_hour(path: str) -> int | None:
+    """The UTC hour a data path asks for (None for other paths)."""
+    m = _BI5_ROUTE.match(path) or _JSON_ROUTE.match(path)
+    return int(m.group(5)) if m else None
 
 
 class _Stats:
@@ -116,6 +137,9 @@ class _Stats:
             self.statuses: Counter[int] = Counter()
             self.by_path: dict[str, Counter[int]] = {}
             self.faults: Counter[str] = Counter()
+            self.faults_by_path: dict[str, Counter[str]] = {}
+            self.in_flight = 0
+            self.max_in_flight = 0
 
     def next_attempt(self, path: str) -> int:
         """Count a request of `path`, returning how many came before it."""
@@ -130,6 +154,16 @@ class _Stats:
             self.by_path.setdefault(path, Counter())[status] += 1
             if fault:
                 self.faults[fault] += 1
+                self.faults_by_path.setdefault(path, Counter())[fault] += 1
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -139,6 +173,8 @@ class _Stats:
                 "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
                 "by_path": {p: {str(k): v for k, v in sorted(c.items())} for p, c in self.by_path.items()},
                 "faults": dict(self.faults),
+                "faults_by_path": {p: dict(c) for p, c in self.faults_by_path.items()},
+                "max_in_flight": self.max_in_flight,  # data requests being answered at once
             }
 
 
@@ -172,6 +208,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.stats.reset()
             self._send(200, json.dumps(doc, sort_keys=True).encode(), "application/json")
             return
+        self.server.stats.enter()
+        try:
+            self._data(path)
+        finally:
+            self.server.stats.leave()
+
+    def _data(self, path: str) -> None:
         attempt = self.server.stats.next_attempt(path)
         if not self._inside_root(path):
             self.server.stats.record(path, 403, None)
@@ -181,10 +224,24 @@ class _Handler(BaseHTTPRequestHandler):
         fault = faults.draw(path, attempt) if faults.active else None
         if faults.latency_ms:
             time.sleep(faults.latency_ms / 1000.0)
+        if fault == "hang":  # hold the connection without a byte of answer until the client leaves
+            self.server.stats.record(path, 0, fault)
+            self.server.stopping.wait(self.timeout)
+            self.close_connection = True
+            return
         if fault in ("503", "429"):
             status = int(fault)
             self.server.stats.record(path, status, fault)
-            self._text(status, "injected fault: " + ("service unavailable" if status == 503 else "slow down"))
+            self.send_response(status)
+            if status == 429 and faults.retry_after is not None:
+                self.send_header("Retry-After", str(faults.retry_after))
+            body = (
+                "injected fault: " + ("service unavailable" if status == 503 else "slow down") + "\n"
+            ).encode()
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         status, body, ctype = self._resolve(path)
         if status != 200 or not body:
@@ -249,6 +306,7 @@ class _FeedHTTPServer(ThreadingHTTPServer):
         self.faults = faults
         self.verbose = verbose
         self.stats = _Stats()
+        self.stopping = threading.Event()  # releases hung requests
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         super().__init__(addr, _Handler)
@@ -265,6 +323,7 @@ class _FeedHTTPServer(ThreadingHTTPServer):
 
     def drop_connections(self) -> None:
         """Close kept-alive connections too, so nothing is served after `stop()`."""
+        self.stopping.set()
         with self._conns_lock:
             conns, self._conns = list(self._conns), set()
         for conn in conns:
@@ -277,6 +336,16 @@ def _root(root: str | Path) -> Path:
     if not path.is_dir():
         raise ConfigError(f"feed root {str(root)!r} is not a directory")
     return path
+
+
+def _bind(host: str, port: int, root: Path, faults: FeedFaults, verbose: bool) -> _FeedHTTPServer:
+    try:
+        return _FeedHTTPServer((host, port), root, faults, verbose)
+    except OSError as exc:
+        why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+        raise ConfigError(
+            f"feed port {port} on {host} {why}; pick another with --port (0 = any free port)"
+        ) from None
 
 
 class FeedServer:
@@ -302,7 +371,7 @@ class FeedServer:
     def start(self) -> FeedServer:
         if self._httpd is not None:
             return self
-        self._httpd = _FeedHTTPServer((self.host, self.port), self.root, self.faults, self.verbose)
+        self._httpd = _bind(self.host, self.port, self.root, self.faults, self.verbose)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="hft-feed", daemon=True
@@ -358,7 +427,7 @@ def serve_forever(
     path = _root(root)
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    httpd = _FeedHTTPServer((host, port), path, faults or FeedFaults(), verbose)
+    httpd = _bind(host, port, path, faults or FeedFaults(), verbose)
     url = f"http://{host}:{httpd.server_address[1]}"
     if announce is None:
         print(f"hft feed: serving {path} at {url}", flush=True)

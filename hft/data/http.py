@@ -14,13 +14,17 @@ from requests.adapters import HTTPAdapter
 
 from hft.errors import FeedError
 
-__all__ = ["RetryPolicy", "FeedClient", "NotFound"]
+__all__ = ["RetryPolicy", "FeedClient", "NotFound", "DeadlineExceeded"]
 
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 524})
 
 
 class NotFound(FeedError):
     """The feed answered 404: it has no such hour (or the symbol/URL is wrong)."""
+
+
+class DeadlineExceeded(FeedError):
+    """The hour's (or day's) time budget ran out before the feed answered."""
 
 
 @dataclass(frozen=True)
@@ -50,14 +54,25 @@ class FeedClient:
         self.session.headers["User-Agent"] = "hft-ingest/0.1 (+https://github.com/)"
         self.retries = 0  # retries made, for progress and tests
 
-    def get(self, url: str, what: str) -> bytes:
-        """Body of `url`; `what` (symbol and hour) names the request in errors."""
+    def get(self, url: str, what: str, deadline: float | None = None) -> bytes:
+        """Body of `url`; `what` (symbol and hour) names the request in errors.
+
+        `deadline` (a `time.monotonic()` value) bounds every try and every wait, so a feed that
+        accepts connections and never answers costs at most that long.
+        """
         last = ""
         for attempt in range(self.policy.attempts):
             retry_after = None
+            timeout = self.policy.timeout_s
+            if deadline is not None:
+                timeout = min(timeout, deadline - time.monotonic())
+                if timeout <= 0:
+                    raise DeadlineExceeded(
+                        f"{what}: {url} no answer before the deadline ({last or 'no reply'})"
+                    )
             try:
                 with self._gate:
-                    resp = self.session.get(url, timeout=self.policy.timeout_s)
+                    resp = self.session.get(url, timeout=timeout)
                     body = resp.content
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last = f"{type(exc).__name__}: {exc}"
@@ -74,7 +89,10 @@ class FeedClient:
                 retry_after = resp.headers.get("Retry-After")
             if attempt + 1 < self.policy.attempts:
                 self.retries += 1
-                time.sleep(self.policy.delay(attempt, self._rng, retry_after))
+                pause = self.policy.delay(attempt, self._rng, retry_after)
+                if deadline is not None and time.monotonic() + pause >= deadline:
+                    raise DeadlineExceeded(f"{what}: {url} no answer before the deadline ({last})")
+                time.sleep(pause)
         raise FeedError(f"{what}: {url} still failing after {self.policy.attempts} tries: {last}")
 
     def close(self) -> None:

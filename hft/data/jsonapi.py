@@ -23,8 +23,8 @@ _VOLUME_UNIT = 1e6
 
 def decode_json_hour(body: bytes, *, symbol: str, hour: datetime, decimal_factor: int) -> np.ndarray:
     where = f"{symbol} {hour_label(hour)}"
-    if not body.strip():
-        return np.empty(0, dtype=TICK_DTYPE)
+    if not body.strip():  # the API answers an empty hour with a document, never with nothing
+        raise DecodeError(f"{where}: JSON tick body is empty (an empty hour still comes as a JSON document)")
     try:
         doc = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from hft.data.instruments import Instrument
 from hft.data.jsonapi import decode_json_hour
 from hft.errors import ConfigError
 
-__all__ = ["Source", "Bi5Source", "JsonApiSource", "get_source", "SOURCES", "feed_base_url"]
+__all__ = ["Source", "Bi5Source", "JsonApiSource", "get_source", "SOURCES", "feed_base_url", "check_feed_url"]
 
 
 class Source(Protocol):
@@ -72,6 +73,20 @@ def get_source(name: str) -> Source:
         raise ConfigError(f"unknown --source {name!r}; choose one of {', '.join(SOURCES)}") from None
 
 
+def check_feed_url(url: str, where: str = "--feed-url") -> str:
+    """An http(s) URL with a host, or a `ConfigError` saying what to write (before any Ray starts)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"{where} {url!r} is not an http:// or https:// URL with a host "
+            f"(e.g. http://127.0.0.1:8765 for `hft feed serve`)"
+        )
+    return url.strip()
+
+
 def feed_base_url(source: Source, override: str | None = None) -> str:
     """`--feed-url`, else `HFT_FEED_URL`, else the source's public root."""
-    return override or os.environ.get("HFT_FEED_URL") or source.default_base
+    if override:
+        return check_feed_url(override)
+    env = os.environ.get("HFT_FEED_URL")
+    return check_feed_url(env, "$HFT_FEED_URL") if env else source.default_base

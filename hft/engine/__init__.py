@@ -3,8 +3,9 @@
 Imports only NumPy and Numba (plus `hft.errors`); storage, configs and reports live in
 `hft.backtest`. Layout: `enums` (slots, dtypes), `*_nb` modules (compiled kernels: `loop_nb` the
 per-tick loop, `events_nb` its rare paths, `signals_nb` the built-ins with register state,
-`batch_nb` K configs per tick, `runners_nb` the cached entry points), `strategies` (built-in
-specs), `run` (streaming facade), `reference` (slow pure-Python twin used by tests).
+`batch_nb` K configs per tick, `runners_nb` the cached entry points, `windows_nb` the helpers of
+user strategies), `strategies` (built-in specs), `user` (user strategies: bounds-checked kernels,
+declared layouts), `run` (streaming facade), `reference` (slow pure-Python twin used by tests).
 """
 
 from __future__ import annotations

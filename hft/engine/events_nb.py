@@ -100,6 +100,7 @@ from hft.engine.enums import (
 )
 
 __all__ = [
+    "ms_ceil_nb",
     "in_hours_nb",
     "new_gates_nb",
     "refresh_nb",
@@ -122,6 +123,12 @@ def in_hours_nb(t, start, end):
     if start <= end:
         return start <= tod < end
     return tod >= start or tod < end
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def ms_ceil_nb(x):
+    """Whole ms at or after a real delay: with integer-ms ticks, `t >= t0 + x` iff `t >= t0 + ceil(x)`."""
+    return np.int64(math.ceil(x))
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -197,7 +204,7 @@ def arrive_nb(ep, acct, g, t):
 @njit(cache=True, error_model="numpy")
 def post_quotes_nb(ep, acct, g, t, quotes):
     """Step 7 for TARGET_NONE inside hours: send a request for each side whose quote changed."""
-    lat = np.int64(ep[P_LATENCY])
+    lat = ms_ceil_nb(ep[P_LATENCY])
     for side in range(2):
         kreq = A_BUY_REQ if side == 0 else A_SELL_REQ
         if acct[kreq] != 0.0:
@@ -272,7 +279,7 @@ def exit_gates_nb(ep, acct):
                 hi = avg + sl
             if tp > 0.0:
                 lo = avg - tp
-        mh = np.int64(ep[P_MAX_HOLD])
+        mh = ms_ceil_nb(ep[P_MAX_HOLD])
         if mh > 0:
             hold = float(np.int64(acct[A_ENTRY_TS]) + mh)
     return lo, hi, hold
@@ -449,7 +456,7 @@ def risk_nb(ep, acct, g, t, b, a):
     if reason >= 0:
         pos = acct[A_POS]
         acct[A_PEND_QTY] = -pos
-        acct[A_PEND_DUE] = float(t + np.int64(ep[P_LATENCY]))
+        acct[A_PEND_DUE] = float(t + ms_ceil_nb(ep[P_LATENCY]))
         acct[A_PEND_REASON] = float(reason)
         acct[A_BLOCK] = 1.0 if pos > 0.0 else -1.0
     refresh_nb(ep, acct, g)
@@ -483,7 +490,7 @@ def target_nb(ep, acct, g, t, raw, quotes):
     """Step 7 for a target the gates could not wave through: blocks, market orders, quotes."""
     outside = g[G_OUTSIDE] != 0.0
     tgt = 0 if outside else raw
-    lat = np.int64(ep[P_LATENCY])
+    lat = ms_ceil_nb(ep[P_LATENCY])
     if tgt != TARGET_NONE:
         block = acct[A_BLOCK]
         if block != 0.0:

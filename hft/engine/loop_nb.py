@@ -157,8 +157,9 @@ def run_loop_nb(
             t = ts[u]
             b = bid[u]
             a = ask[u]
-            # as `check_ticks_nb` (tick `start` always takes the slow path, so ts[i - 1] is this chunk's)
-            ok = (b > 0.0) & (a >= b) & (a < math.inf) & (t >= ts[u - np.uint64(1)])
+            # as `check_ticks_nb` (tick `start` always takes the slow path, which checks it against
+            # the previous chunk; here it is compared with itself so that no read leaves the array)
+            ok = (b > 0.0) & (a >= b) & (a < math.inf) & (t >= ts[u - np.uint64(i > start)])
             if (check & (not ok)) | (t >= nxt) | (quoting & ((a <= buy_trig) | (b >= sell_trig))):
                 break  # (nxt includes the max-hold time)
             liq = b if pos > 0.0 else a

@@ -203,9 +203,9 @@ def reference_run(name: str, sp, ep, ts, bid, ask) -> dict:
     """Run built-in `name` tick by tick; returns trades, marks, equity, drawdowns, exposure."""
     strat = REF_STRATEGIES[name](sp)
     size = float(ep[E.P_SIZE])
-    lat = int(ep[E.P_LATENCY])
+    lat = float(ep[E.P_LATENCY])  # real ms: due = t + lat, compared as real numbers
     slip = float(ep[E.P_SLIPPAGE])
-    sl, tp, mh = float(ep[E.P_STOP_LOSS]), float(ep[E.P_TAKE_PROFIT]), int(ep[E.P_MAX_HOLD])
+    sl, tp, mh = float(ep[E.P_STOP_LOSS]), float(ep[E.P_TAKE_PROFIT]), float(ep[E.P_MAX_HOLD])
     smp = int(ep[E.P_SAMPLE_MS])
     book = _Book(cash=float(ep[E.P_CAPITAL]))
     equity = peak = book.cash
@@ -267,7 +267,7 @@ def reference_run(name: str, sp, ep, ts, bid, ask) -> dict:
                 reason = E.R_STOP_LOSS
             elif tp > 0 and ((long_ and b >= book.avg + tp) or (not long_ and a <= book.avg - tp)):
                 reason = E.R_TAKE_PROFIT
-            elif mh > 0 and t - int(book.entry_ts) >= mh:
+            elif mh > 0 and t - book.entry_ts >= mh:
                 reason = E.R_MAX_HOLD
             if reason is not None:
                 pending = (-pos, t + lat, reason)

@@ -12,9 +12,20 @@ from datetime import UTC, datetime
 import numpy as np
 
 from hft.engine import enums as E
-from hft.engine.loop_nb import finish_nb, init_acct_nb, step_nb
-from hft.engine.runners_nb import BATCH, SINGLE, step_batch_nb
+from hft.engine.loop_nb import finish_nb, init_acct_nb
+from hft.engine.runners_nb import BATCH, SINGLE
 from hft.engine.strategies import StrategySpec
+from hft.engine.user import (
+    GUARD,
+    GUARD_VALUE,
+    HIDDEN_ERR,
+    checked_copy,
+    compile_message,
+    oob_message,
+    probe,
+    user_kernel,
+    where,
+)
 from hft.engine.validate_nb import TICK_PROBLEMS, check_ticks_nb
 from hft.errors import DataError, EngineError
 
@@ -126,6 +137,78 @@ def _as_arrays(ts, bid, ask):
     )
 
 
+def _state(spec: StrategySpec, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, backing): zeroed state rows of the widest size; a user strategy's rows are views
+    followed by `GUARD` cells holding `GUARD_VALUE`, which only a stray write can change."""
+    s = max(1, *sizes)
+    if spec.signal in SINGLE:
+        rows = np.zeros((len(sizes), s))
+        return rows, rows
+    backing = np.full((len(sizes), s + GUARD), GUARD_VALUE)
+    backing[:, :s] = 0.0
+    return backing[:, :s], backing
+
+
+class _User:
+    """How a user strategy is called: its bounds-checked compile, bound views, and the checks
+    after each chunk (guard cells, time-window capacity, TARGET_NONE from a non-quoting one)."""
+
+    def __init__(self, spec: StrategySpec, sp: np.ndarray, ss: np.ndarray, backing: np.ndarray) -> None:
+        self.spec = spec
+        self.backing = backing
+        self.width = ss.shape[1]
+        self.declared = spec.layout is not None
+        quotes = np.full(2, np.nan)
+        scratch = np.zeros(ss.shape[1])
+        if self.declared:
+            lay = spec.layout
+            self.sigs = [lay.bind(ss[j], sp[j], fresh=True) for j in range(sp.shape[0])]
+            args = (0, 1.0, 1.0001, 0.0, *lay.bind(scratch, sp[0], True), quotes)
+        else:
+            self.sigs = [0] * sp.shape[0]
+            args = (0, 1.0, 1.0001, 0.0, scratch, sp[0], quotes)
+        probe(checked_copy(spec.signal), args, spec.name)
+        self.fn = user_kernel(spec.signal, self.declared, spec.quoting or not self.declared)
+
+    def call(self, fn, *args):
+        try:
+            return fn(*args)
+        except IndexError as exc:
+            raise EngineError(oob_message(self.spec.signal, self.spec.name, self.declared)) from exc
+        except Exception as exc:
+            from numba.core.errors import NumbaError
+
+            if isinstance(exc, NumbaError):
+                raise EngineError(
+                    f"{where(self.spec.signal)}: strategy {self.spec.name!r} does not compile: "
+                    f"{compile_message(exc)}"
+                ) from exc
+            raise
+
+    def check(self, ss: np.ndarray, sp: np.ndarray) -> None:
+        name, src = self.spec.name, where(self.spec.signal)
+        if (self.backing[:, self.width :] != GUARD_VALUE).any():
+            raise EngineError(
+                f"{src}: strategy {name!r} wrote past the end of its state ({self.width} floats): "
+                "make state_size() cover every slot it writes, or declare named state with hft.strategy"
+            )
+        if not self.declared:
+            return
+        lay = self.spec.layout
+        for j in range(ss.shape[0]):
+            if self.sigs[j][0][HIDDEN_ERR] != 0.0:
+                raise EngineError(
+                    f"{src}: strategy {name!r} returned TARGET_NONE but does not declare limit orders: "
+                    "pass quotes=True to @strategy"
+                )
+            full = lay.overflowed(ss[j], sp[j])
+            if full is not None:
+                raise EngineError(
+                    f"{src}: strategy {name!r}: time window {full!r} held more ticks than its capacity "
+                    "within its span: raise its cap"
+                )
+
+
 class Run:
     """One strategy and execution config, streamed over any number of tick chunks."""
 
@@ -142,7 +225,8 @@ class Run:
         self.spec = spec
         self.sp = np.ascontiguousarray(sp, dtype=np.float64)
         self.ep = np.ascontiguousarray(ep, dtype=np.float64)
-        self.ss = np.zeros(max(1, int(spec.state_size(self.sp))))
+        rows, backing = _state(spec, [int(spec.state_size(self.sp))])
+        self.ss = rows[0]
         self.acct = init_acct_nb(self.ep)
         self.quotes = np.full(2, np.nan)
         self.tbuf = np.zeros((max(trade_cap, E.T_ROOM), E.N_TCOLS))
@@ -151,6 +235,7 @@ class Run:
         self._trades: list[np.ndarray] = []
         self._marks: list[np.ndarray] = []
         self._kernel = SINGLE.get(spec.signal)  # None: the generic loop over the user's signal
+        self._user = None if self._kernel else _User(spec, self.sp[None, :], rows, backing)
         self._last_ts = np.iinfo(np.int64).min
         self.result: RunResult | None = None
 
@@ -158,7 +243,8 @@ class Run:
         a = (ts, bid, ask, self.ep, self.sp, self.ss, self.acct, self.quotes, self.tbuf, self.mbuf)
         if self._kernel is not None:
             return self._kernel(*a, start, self.validate)
-        return step_nb(self.spec.signal, *a, start, self.validate)
+        u = self._user
+        return u.call(u.fn, u.sigs[0], *a, start, self.validate)
 
     def _drain(self) -> None:
         nt = int(self.acct[E.A_N_TRADES])
@@ -195,6 +281,8 @@ class Run:
                 raise EngineError(
                     f"{where}: the engine rejected tick {-i - 1} but the check found no problem"
                 )
+        if self._user is not None:
+            self._user.check(self.ss[None, :], self.sp[None, :])
         self._last_ts = int(ts[-1])
 
     def finish(self) -> RunResult:
@@ -235,8 +323,7 @@ class BatchRun:
         self.ep = np.ascontiguousarray(np.repeat(eps, k, axis=0) if eps.shape[0] == 1 else eps, dtype=float)
         if self.ep.shape[0] != k:
             raise EngineError(f"{k} parameter sets but {self.ep.shape[0]} execution configs")
-        s = max(1, max(int(spec.state_size(row)) for row in self.sp))
-        self.ss = np.zeros((k, s))
+        self.ss, backing = _state(spec, [int(spec.state_size(row)) for row in self.sp])
         self.acct = np.stack([init_acct_nb(row) for row in self.ep])
         self.quotes = np.full((k, 2), np.nan)
         self.tbuf = np.zeros((k, max(trade_cap, E.T_ROOM), E.N_TCOLS))
@@ -245,6 +332,7 @@ class BatchRun:
         self._trades: list[list[np.ndarray]] = [[] for _ in range(k)]
         self._marks: list[list[np.ndarray]] = [[] for _ in range(k)]
         self._kernel = BATCH.get(spec.signal)
+        self._user = None if self._kernel else _User(spec, self.sp, self.ss, backing)
         self._last_ts = np.iinfo(np.int64).min
         self.results: list[RunResult] | None = None
 
@@ -273,15 +361,37 @@ class BatchRun:
             return
         starts = np.zeros(self.k, dtype=np.int64)
         args = (ts, bid, ask, self.ep, self.sp, self.ss, self.acct, self.quotes, self.tbuf, self.mbuf, starts)
+        u = self._user
         while True:
-            if self._kernel is not None:
-                stopped = self._kernel(*args)
-            else:
-                stopped = step_batch_nb(self.spec.signal, *args)
+            stopped = self._kernel(*args) if self._kernel is not None else self._user_pass(args, starts)
             self._drain()
             if not stopped:
                 break
+        if u is not None:
+            u.check(self.ss, self.sp)
         self._last_ts = int(ts[-1])
+
+    def _user_pass(self, args, starts) -> int:
+        """Each config in turn over the chunk (views differ per config); returns how many stopped."""
+        u = self._user
+        ts, bid, ask = args[:3]
+        n = ts.shape[0]
+        stopped = 0
+        for j in range(self.k):
+            if starts[j] >= n:
+                continue
+            rows = (
+                self.ep[j],
+                self.sp[j],
+                self.ss[j],
+                self.acct[j],
+                self.quotes[j],
+                self.tbuf[j],
+                self.mbuf[j],
+            )
+            starts[j] = u.call(u.fn, u.sigs[j], ts, bid, ask, *rows, starts[j], False)
+            stopped += int(starts[j] < n)
+        return stopped
 
     def finish(self) -> list[RunResult]:
         if self.results is not None:

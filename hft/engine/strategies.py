@@ -27,11 +27,18 @@ __all__ = [
 
 @dataclass(frozen=True)
 class StrategySpec:
-    """A strategy the engine can run: `signal(ts, bid, ask, pos, ss, sp, quotes) -> int`."""
+    """A strategy the engine can run: `signal(ts, bid, ask, pos, ss, sp, quotes) -> int`.
+
+    A declared strategy (`hft.strategy`) carries its `layout` (`hft.engine.user.Layout`) instead:
+    then `signal` is `fn(t, bid, ask, pos, s, w, p, quotes)` and `state_size` comes from the layout.
+    `quoting` False promises the signal never returns TARGET_NONE (a faster loop; checked).
+    """
 
     name: str
     signal: Any  # numba CPUDispatcher
     state_size: Callable[[np.ndarray], int]
+    layout: Any = None
+    quoting: bool = True
 
 
 def _alpha(span: float) -> float:

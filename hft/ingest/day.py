@@ -15,25 +15,32 @@ from typing import Any
 
 import numpy as np
 
-from hft.data.http import FeedClient, NotFound, RetryPolicy
+from hft.data.calendar import break_pair, day_expectations
+from hft.data.http import DeadlineExceeded, FeedClient, NotFound, RetryPolicy
 from hft.data.instruments import get_instrument
 from hft.data.sources import get_source
 from hft.data.ticks import HOUR_MS, TICK_DTYPE, hour_label, hour_ms
-from hft.errors import DataError
+from hft.errors import DataError, StoreError
 from hft.ingest.validate import DROP_REASONS, clean_ticks
 from hft.store.fs import open_store
-from hft.store.ticks import read_day, read_manifest, write_day
+from hft.store.ticks import DIGEST_KEY, read_day, read_manifest, tick_digest, write_day
 
-__all__ = ["DayTask", "DayResult", "ingest_day", "DONE_STATUSES"]
+__all__ = ["DayTask", "DayResult", "ingest_day", "hour_done", "DONE_STATUSES"]
 
-#: Hour statuses that count as stored; anything else is fetched again on the next run.
-#: `suspect_empty` (empty between hours with ticks, still empty after refetching: a daily break, or a
-#: feed glitch) counts as stored but is flagged; `recheck_suspect` fetches those hours again.
-DONE_STATUSES = frozenset({"ok", "empty", "suspect_empty"})
+#: Hour statuses that can count as stored; anything else is fetched again on the next run.
+DONE_STATUSES = frozenset({"ok", "empty"})
 
 
-def done_statuses(recheck_suspect: bool) -> frozenset[str]:
-    return DONE_STATUSES - {"suspect_empty"} if recheck_suspect else DONE_STATUSES
+def hour_done(rec: dict[str, Any] | None, expect: str) -> bool:
+    """Whether a stored hour record needs no fetching again.
+
+    An `empty` hour counts only when the calendar says the market was closed, or when this version
+    checked it (fetched again, or accepted with `--accept-empty`): empty hours written by older
+    versions, which trusted a single empty body, are fetched again so a rerun repairs silent losses.
+    """
+    if not rec or rec.get("status") not in DONE_STATUSES:
+        return False
+    return rec["status"] == "ok" or expect == "closed" or bool(rec.get("checked"))
 
 
 @dataclass(frozen=True)
@@ -45,13 +52,14 @@ class DayTask:
     source: str = "bi5"
     storage_options: dict[str, Any] = field(default_factory=dict)
     force: bool = False
-    recheck_suspect: bool = False
+    accept_empty: bool = False  # store hours that stay empty when the market should trade as empty
     concurrency: int = 4  # requests in flight from this task
     attempts: int = 6
     timeout_s: float = 20.0
     backoff_s: float = 0.25
     refetch: int = 2  # extra tries for a corrupt body or a suspiciously empty hour
     now_ms: int | None = None  # hours starting within the last hour (or later) are not fetched yet
+    deadline_s: float = 300.0  # the whole day's fetching, retries included: a hung feed fails the day
 
 
 @dataclass
@@ -74,25 +82,50 @@ class DayResult:
         return sorted(h for h, v in self.hours.items() if v["status"] == status)
 
 
-def _fetch_hour(client: FeedClient, task: DayTask, hour: datetime) -> tuple[np.ndarray | None, dict, int]:
-    """(ticks or None, hour record, bytes read); never raises for data or feed problems."""
+def _fetch_hour(
+    client: FeedClient, task: DayTask, hour: datetime, expect: str, deadline: float
+) -> tuple[np.ndarray | None, dict, int]:
+    """(ticks or None, hour record, bytes read); never raises for data or feed problems.
+
+    A corrupt body, and an empty one for an hour the market may have traded (`expect` not
+    `closed`), are fetched again up to `task.refetch` more times.
+    """
     inst = get_instrument(task.symbol)
     source = get_source(task.source)
     url = source.url(task.base_url, inst, hour)
     what = f"{inst.symbol} {hour_label(hour)}"
-    nbytes, last_err = 0, ""
+    nbytes, last_err, tries, empty = 0, "", 0, None
     for _ in range(task.refetch + 1):
+        tries += 1
         try:
-            body = client.get(url, what)
+            body = client.get(url, what, deadline)
             nbytes += len(body)
             ticks = source.decode(body, inst, hour)
         except DataError as exc:  # FeedError, NotFound or DecodeError: named and kept
             last_err = str(exc)
-            if isinstance(exc, NotFound):
+            if isinstance(exc, NotFound | DeadlineExceeded):
                 break
             continue
-        return ticks, {"status": "ok" if ticks.size else "empty", "url": url}, nbytes
-    return None, {"status": "failed", "url": url, "error": last_err}, nbytes
+        if ticks.size:
+            rec = {"status": "ok", "url": url}
+            return ticks, (rec if tries == 1 else {**rec, "tries": tries}), nbytes
+        empty = ticks
+        if expect == "closed":
+            break
+    if empty is None:
+        return None, {"status": "failed", "url": url, "error": last_err}, nbytes
+    rec: dict[str, Any] = {"status": "empty", "url": url}
+    if expect != "closed":
+        rec.update(checked=True, tries=tries)
+    if expect == "open":
+        rec = _suspect(rec, task, "empty although the market should trade then")
+    return empty, rec, nbytes
+
+
+def _suspect(rec: dict[str, Any], task: DayTask, why: str) -> dict[str, Any]:
+    if task.accept_empty:
+        return {**rec, "status": "empty", "checked": True, "accepted": True}
+    return {**rec, "status": "suspect_empty", "error": f"{why} (fetched {rec.get('tries', 1)} times)"}
 
 
 def ingest_day(task: DayTask, node_id: str | None = None) -> DayResult:
@@ -106,13 +139,13 @@ def ingest_day(task: DayTask, node_id: str | None = None) -> DayResult:
     now_ms = task.now_ms if task.now_ms is not None else int(time.time() * 1000)
     due = {f"{h.hour:02d}": h for h in hours if hour_ms(h) + HOUR_MS <= now_ms}
 
+    expect = day_expectations(inst.symbol, task.day)
     manifest = None if task.force else read_manifest(store, inst.symbol, task.day)
     old_hours: dict[str, dict] = (manifest or {}).get("hours", {})
-    done = done_statuses(task.recheck_suspect)
-    keep = {k for k, v in old_hours.items() if v.get("status") in done}
-    existing = read_day(store, inst.symbol, task.day) if keep else None
+    keep = {k for k, v in old_hours.items() if k in due and hour_done(v, expect[k])}
+    existing = _trusted_day(store, inst.symbol, task.day, manifest) if keep else None
     if existing is None:
-        keep = set()  # the data file is gone: the manifest alone vouches for nothing
+        keep = set()  # the data file is gone or damaged: the manifest alone vouches for nothing
     todo = [h for k, h in due.items() if k not in keep]
     if not todo and manifest is not None:
         result.skipped, result.rows, result.hours = True, int(manifest.get("rows", 0)), old_hours
@@ -123,34 +156,42 @@ def ingest_day(task: DayTask, node_id: str | None = None) -> DayResult:
         RetryPolicy(attempts=task.attempts, timeout_s=task.timeout_s, backoff_s=task.backoff_s),
         max_concurrency=task.concurrency,
     )
+    deadline = time.monotonic() + task.deadline_s
+
+    def fetch(hour: datetime) -> tuple[np.ndarray | None, dict, int]:
+        return _fetch_hour(client, task, hour, expect[f"{hour.hour:02d}"], deadline)
+
     try:
         with ThreadPoolExecutor(max_workers=max(1, task.concurrency)) as pool:
-            fetched = dict(zip(todo, pool.map(lambda h: _fetch_hour(client, task, h), todo), strict=True))
-        by_hour: dict[str, np.ndarray] = {}
-        records: dict[str, dict] = {}
-        if existing is not None:
-            idx = (existing["ts"] - hour_ms(day_start)) // HOUR_MS
-            for k in keep:
-                by_hour[k] = existing[idx == int(k)]
-                records[k] = old_hours[k]
-        for hour, (ticks, rec, nbytes) in fetched.items():
-            key = f"{hour.hour:02d}"
-            result.bytes_in += nbytes
-            result.fetched_hours += 1
-            if ticks is not None:
-                clean, dropped = clean_ticks(ticks)
-                _count(result, ticks, dropped)
-                rec.update(ticks=int(clean.size), dropped={k: v for k, v in dropped.items() if v})
-                by_hour[key] = clean
-            records[key] = rec
-        fetched_keys = [f"{h.hour:02d}" for h in fetched]
-        _recheck_suspect_empties(client, task, fetched_keys, due, by_hour, records, result)
-        for key in (f"{h:02d}" for h in range(24)):
-            if key not in due and key not in records:
-                records[key] = {"status": "pending"}
+            fetched = dict(zip(todo, pool.map(fetch, todo), strict=True))
         result.retries = client.retries
     finally:
         client.close()
+    by_hour: dict[str, np.ndarray] = {}
+    records: dict[str, dict] = {}
+    if existing is not None:
+        idx = (existing["ts"] - hour_ms(day_start)) // HOUR_MS
+        for k in keep:
+            by_hour[k] = existing[idx == int(k)]
+            records[k] = old_hours[k]
+    for hour, (ticks, rec, nbytes) in fetched.items():
+        key = f"{hour.hour:02d}"
+        result.bytes_in += nbytes
+        result.fetched_hours += 1
+        if ticks is not None:
+            clean, dropped = clean_ticks(ticks)
+            _count(result, ticks, dropped)
+            rec.update(ticks=int(clean.size), dropped={k: v for k, v in dropped.items() if v})
+            by_hour[key] = clean
+        records[key] = rec
+    pair = break_pair(inst.symbol, task.day)
+    pause = [records.get(k, {}) for k in pair or ()]
+    if pause and all(r.get("status") == "empty" and not r.get("accepted") for r in pause):
+        for k in pair:  # the daily pause lasts one hour: one of the two must have ticks
+            records[k] = _suspect(records[k], task, "both candidate hours of the daily break are empty")
+    for key in (f"{h:02d}" for h in range(24)):
+        if key not in due and key not in records:
+            records[key] = {"status": "pending"}
 
     parts = [by_hour[k] for k in sorted(by_hour) if by_hour[k].size]
     day_ticks = np.concatenate(parts) if parts else np.empty(0, dtype=TICK_DTYPE)
@@ -174,35 +215,18 @@ def ingest_day(task: DayTask, node_id: str | None = None) -> DayResult:
     return result
 
 
-def _recheck_suspect_empties(client, task, fetched_keys, due, by_hour, records, result) -> None:
-    """An empty hour between two hours with ticks is fetched again; if it stays empty it is stored
-    as empty but flagged `suspect_empty` in the manifest and the report, never silently accepted."""
-
-    def has_ticks(h: int) -> bool:
-        arr = by_hour.get(f"{h:02d}")
-        return arr is not None and arr.size > 0
-
-    for key in sorted(fetched_keys):
-        h = int(key)
-        if records[key]["status"] != "empty" or not (has_ticks(h - 1) and has_ticks(h + 1)):
-            continue
-        for _ in range(task.refetch):
-            ticks, rec, nbytes = _fetch_hour(client, task, due[key])
-            result.bytes_in += nbytes
-            if ticks is not None and ticks.size:
-                clean, dropped = clean_ticks(ticks)
-                _count(result, ticks, dropped)
-                rec.update(
-                    ticks=int(clean.size), dropped={k: v for k, v in dropped.items() if v}, refetched=True
-                )
-                by_hour[key], records[key] = clean, rec
-                break
-        else:
-            records[key] = {
-                **records[key],
-                "status": "suspect_empty",
-                "error": "empty while the neighbouring hours have ticks (retried)",
-            }
+def _trusted_day(store, symbol: str, day: date, manifest: dict | None) -> np.ndarray | None:
+    """The stored day when it is readable and matches its manifest (rows, content hash), else None."""
+    try:
+        existing = read_day(store, symbol, day)
+    except StoreError:
+        return None
+    if existing is None or manifest is None or int(manifest.get("rows", -1)) != existing.size:
+        return None
+    recorded = manifest.get(DIGEST_KEY)
+    if recorded is not None and recorded != tick_digest(existing):
+        return None
+    return existing
 
 
 def _total_dropped(records: dict[str, dict]) -> dict[str, int]:

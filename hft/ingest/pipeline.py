@@ -9,12 +9,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hft.data.calendar import day_expectations
 from hft.data.instruments import get_instrument
-from hft.data.sources import SOURCES, feed_base_url, get_source
+from hft.data.sources import SOURCES, check_feed_url, feed_base_url, get_source
 from hft.errors import ConfigError
-from hft.ingest.day import DayResult, DayTask, done_statuses, ingest_day
+from hft.ingest.day import DayResult, DayTask, hour_done, ingest_day
 from hft.store.fs import open_store
 from hft.store.ticks import DATA_FILE, partition_parts, read_manifest
+from hft.store.verify import check_day
 
 __all__ = ["IngestConfig", "IngestReport", "ingest"]
 
@@ -33,12 +35,19 @@ class IngestConfig(BaseModel):
     workers: int = Field(default=0, ge=0, le=1024)  # 0 = one per CPU of the Ray cluster
     concurrency: int = Field(default=4, ge=1, le=64)  # requests in flight per task
     force: bool = False
-    recheck_suspect: bool = False  # fetch again hours flagged suspect_empty by an earlier run
+    accept_empty: bool = False  # store hours that stay empty when the market should trade as empty
     storage_options: dict[str, Any] = Field(default_factory=dict)
     address: str | None = None
     attempts: int = Field(default=6, ge=1, le=50)
     timeout_s: float = Field(default=20.0, gt=0)
     backoff_s: float = Field(default=0.25, ge=0)
+    deadline_s: float = Field(default=300.0, gt=0)  # per day: a feed that never answers fails the day
+    verify: bool = False  # read complete days and check them against their manifests before skipping
+
+    @field_validator("feed_url")
+    @classmethod
+    def _feed_scheme(cls, v: str | None) -> str | None:
+        return check_feed_url(v, "feed_url") if v is not None else v
 
     @field_validator("symbol")
     @classmethod
@@ -70,6 +79,7 @@ class IngestReport:
     days: list[DayResult] = field(default_factory=list)
     seconds: float = 0.0  # the whole call
     startup_seconds: float = 0.0  # planning and starting or joining Ray
+    repaired: list[str] = field(default_factory=list)  # stored days `verify` found bad, fetched again
 
     @property
     def ticks_per_second(self) -> float:
@@ -99,9 +109,13 @@ class IngestReport:
         return self.hours("failed")
 
     @property
+    def suspect(self) -> list[str]:
+        return self.hours("suspect_empty")
+
+    @property
     def ok(self) -> bool:
-        """No hour failed. Suspect empty hours are warnings: daily breaks look the same."""
-        return not self.failed
+        """No hour failed and none stayed empty while the market should have traded."""
+        return not self.failed and not self.suspect
 
     def dropped(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -111,17 +125,27 @@ class IngestReport:
         return out
 
 
-def _is_complete(manifest: dict | None, day: date, now: datetime, done: frozenset[str]) -> bool:
+def _is_complete(st, symbol: str, day: date, manifest: dict | None, now: datetime) -> bool:
+    """Every due hour is done (see `hour_done`) and the data file is there at its recorded size.
+
+    A cheap check (no Parquet is read): a truncated or missing file, or a missing or damaged
+    manifest, sends the day back to a Ray task, which reads and hash-checks what it keeps.
+    """
     if not manifest:
         return False
     hours = manifest.get("hours", {})
+    expect = day_expectations(symbol, day)
     for h in range(24):
         start = datetime(day.year, day.month, day.day, h, tzinfo=UTC)
         if start + timedelta(hours=1) > now:
             continue  # not due yet
-        if hours.get(f"{h:02d}", {}).get("status") not in done:
+        if not hour_done(hours.get(f"{h:02d}"), expect[f"{h:02d}"]):
             return False
-    return True
+    try:
+        size = st.fs.size(st.path(*partition_parts(symbol, day), DATA_FILE))
+    except FileNotFoundError:
+        return False
+    return manifest.get("file_bytes") in (None, size)
 
 
 #: IngestConfig fields every DayTask carries as they are.
@@ -131,7 +155,8 @@ _TASK_FIELDS = {
     "source",
     "storage_options",
     "force",
-    "recheck_suspect",
+    "accept_empty",
+    "deadline_s",
     "concurrency",
     "attempts",
     "timeout_s",
@@ -158,12 +183,14 @@ def ingest(config: IngestConfig, *, progress: bool = True) -> IngestReport:
     now = datetime.now(UTC)
     report = IngestReport(config)
     todo: list[date] = []
-    done = done_statuses(config.recheck_suspect)
     for day in config.days():
         manifest = None if config.force else read_manifest(store, config.symbol, day)
-        if _is_complete(manifest, day, now, done) and store.exists(
-            *partition_parts(config.symbol, day), DATA_FILE
-        ):
+        problem = None
+        if config.verify and _is_complete(store, config.symbol, day, manifest, now):
+            problem = check_day(store, config.symbol, day)
+            if problem is not None:
+                report.repaired.append(str(problem))
+        if problem is None and _is_complete(store, config.symbol, day, manifest, now):
             report.days.append(DayResult(config.symbol, day, skipped=True))
         else:
             todo.append(day)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import uuid
@@ -129,6 +130,19 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot write {self.uri(*parts)}: {exc}") from exc
         return path
+
+    def remove_stale_temps(self, *parts: str) -> int:
+        """Delete `.NAME.*.tmp` leftovers of writes killed mid-way in folder `parts` (local stores only:
+        object stores publish whole objects). Only for folders a single writer owns, e.g. one day."""
+        if not self.is_local:
+            return 0
+        removed = 0
+        for name in self.listdir(*parts):
+            if name.startswith(".") and name.endswith(".tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path(*parts, name))
+                    removed += 1
+        return removed
 
     def listdir(self, *parts: str) -> list[str]:
         """Names (not paths) directly below `parts`; [] when it does not exist."""

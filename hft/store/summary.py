@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from hft.store.fs import Store
-from hft.store.ticks import list_days, read_manifest
+from hft.store.ticks import list_days
+from hft.store.verify import manifest_state
 
 __all__ = ["summarise"]
 
 
 def summarise(store: Store, symbol: str | None = None) -> list[dict[str, Any]]:
+    """One row per symbol; `unvouched` lists the days whose manifest is missing or damaged (their
+    ticks are not counted: `hft ingest` over those days fetches them again)."""
     symbols = [symbol] if symbol else [n[7:] for n in store.listdir("ticks") if n.startswith("symbol=")]
     rows = []
     for sym in symbols:
@@ -23,10 +26,14 @@ def summarise(store: Store, symbol: str | None = None) -> list[dict[str, Any]]:
             "last": days[-1],
             "days": len(days),
             "rows": 0,
+            "unvouched": [],
         }
         row.update(ok=0, empty=0, failed=0, suspect_empty=0, pending=0)
         for day in days:
-            man = read_manifest(store, sym, day) or {}
+            man, why = manifest_state(store, sym, day)
+            if man is None:
+                row["unvouched"].append((day, why))
+                continue
             row["rows"] += int(man.get("rows", 0))
             for rec in man.get("hours", {}).values():
                 status = rec.get("status", "failed")

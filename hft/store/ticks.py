@@ -6,6 +6,8 @@ data, is the commit record: an hour counts as stored only when the manifest says
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import json
 from collections.abc import Iterator, Sequence
@@ -31,6 +33,10 @@ __all__ = [
     "read_ticks",
     "iter_tick_batches",
     "list_days",
+    "tick_digest",
+    "DIGEST_KEY",
+    "no_data_message",
+    "day_identity",
 ]
 
 TICK_SCHEMA = pa.schema(
@@ -48,6 +54,20 @@ TICK_SCHEMA = pa.schema(
 ROW_GROUP_ROWS = 131_072
 DATA_FILE = "ticks.parquet"
 MANIFEST_FILE = "_manifest.json"
+#: Manifest key of the day's content hash (see `tick_digest`); runs are identified by it.
+DIGEST_KEY = "ticks_sha256"
+
+
+def tick_digest(ticks: np.ndarray) -> str:
+    """SHA-256 of the stored columns (ts, ask, bid, volumes; little-endian, column by column).
+
+    It names the ticks, not the file: the same ticks written by another pyarrow (other bytes, other
+    size) keep their hash, and one changed bid changes it.
+    """
+    h = hashlib.sha256()
+    for name in TICK_DTYPE.names:
+        h.update(np.ascontiguousarray(ticks[name], dtype=TICK_DTYPE[name].newbyteorder("<")).tobytes())
+    return h.hexdigest()
 
 
 def partition_parts(symbol: str, day: date) -> tuple[str, str, str]:
@@ -95,10 +115,20 @@ def write_day(
         # quotes repeat a lot: dictionaries for values, deltas for times (~25 % faster, ~15 % smaller)
         use_dictionary=[n for n in TICK_SCHEMA.names if n != "ts"],
         column_encoding={"ts": "DELTA_BINARY_PACKED"},
+        write_page_checksum=True,  # a damaged page fails its CRC on read instead of decoding to garbage
     )
     parts = partition_parts(symbol, day)
-    st.write_bytes(buf.getvalue(), *parts, DATA_FILE)
-    doc = {"symbol": symbol, "date": day.isoformat(), "rows": int(ticks.size), **(manifest or {})}
+    data = buf.getvalue()
+    st.remove_stale_temps(*parts)  # one writer per day: any temp file here is from a killed write
+    st.write_bytes(data, *parts, DATA_FILE)
+    doc = {
+        "symbol": symbol,
+        "date": day.isoformat(),
+        **(manifest or {}),
+        "rows": int(ticks.size),
+        "file_bytes": len(data),
+        DIGEST_KEY: tick_digest(ticks),
+    }
     st.write_bytes(json.dumps(doc, indent=1, sort_keys=True).encode(), *parts, MANIFEST_FILE)
     return st.uri(*parts, DATA_FILE)
 
@@ -118,6 +148,39 @@ def read_manifest(
         return None  # a damaged manifest means "not committed": the day is fetched again
 
 
+def day_identity(st: Store, symbol: str, day: date) -> str | None:
+    """`content hash:rows:file size:hour statuses` of a stored day (None when it has no data file).
+
+    Days written before content hashes existed are hashed once here and the hash is recorded in
+    their manifest (atomically, so a failed write leaves the old manifest). A data file without a
+    readable manifest is refused: nothing vouches for what it holds.
+    """
+    parts = partition_parts(symbol, day)
+    if not st.exists(*parts, DATA_FILE):
+        return None
+    manifest = read_manifest(st, symbol, day)
+    if manifest is None:
+        raise StoreError(
+            f"{st.uri(*parts, MANIFEST_FILE)}: missing or damaged, so nothing vouches for the ticks "
+            f"beside it; repair with `hft ingest {symbol} --start {day} --end {day} --store {st.url}`"
+        )
+    size = st.fs.size(st.path(*parts, DATA_FILE))  # a damaged file never shares a sound one's identity
+    digest = manifest.get(DIGEST_KEY)
+    if digest is None:  # written by an older hft: hash the ticks once and record it
+        ticks = read_day(st, symbol, day)
+        if ticks is None or ticks.size != int(manifest.get("rows", -1)):
+            raise StoreError(
+                f"{st.uri(*parts, DATA_FILE)}: {0 if ticks is None else ticks.size} rows but its manifest "
+                f"says {manifest.get('rows')}; repair with `hft ingest {symbol} --start {day} --end {day} "
+                f"--store {st.url}`"
+            )
+        digest = manifest[DIGEST_KEY] = tick_digest(ticks)
+        with contextlib.suppress(StoreError):  # a read-only store still gets a correct identity
+            st.write_bytes(json.dumps(manifest, indent=1, sort_keys=True).encode(), *parts, MANIFEST_FILE)
+    statuses = ",".join(f"{k}={v.get('status')}" for k, v in sorted(manifest.get("hours", {}).items()))
+    return f"{digest}:{manifest.get('rows')}:{size}:{statuses}"
+
+
 def _parquet_file(st: Store, symbol: str, day: date) -> pq.ParquetFile | None:
     path = st.path(*partition_parts(symbol, day), DATA_FILE)
     try:
@@ -125,7 +188,7 @@ def _parquet_file(st: Store, symbol: str, day: date) -> pq.ParquetFile | None:
     except FileNotFoundError:
         return None
     try:
-        return pq.ParquetFile(fh)
+        return pq.ParquetFile(fh, page_checksum_verification=True)
     except (pa.ArrowInvalid, OSError) as exc:
         raise StoreError(
             f"{st.uri(*partition_parts(symbol, day), DATA_FILE)}: not a readable Parquet file: {exc}"
@@ -152,7 +215,13 @@ def read_day(
     pf = _parquet_file(st, symbol, day)
     if pf is None:
         return None
-    cols = _to_numpy(pf.read(columns=list(TICK_DTYPE.names)), TICK_DTYPE.names)
+    try:
+        cols = _to_numpy(pf.read(columns=list(TICK_DTYPE.names)), TICK_DTYPE.names)
+    except (pa.ArrowException, OSError) as exc:
+        why = f"{st.uri(*partition_parts(symbol, day), DATA_FILE)}: unreadable: {exc}"
+        raise StoreError(why) from None  # no traceback keeps Arrow's reader alive until exit
+    finally:
+        pf.close(force=True)
     out = np.empty(len(cols["ts"]), dtype=TICK_DTYPE)
     for name in TICK_DTYPE.names:
         out[name] = cols[name]
@@ -201,18 +270,26 @@ def iter_tick_batches(
         raise StoreError(f"unknown tick column(s) {sorted(unknown)}; stored columns: {TICK_SCHEMA.names}")
     cols = list(columns)
 
-    def read(pf: pq.ParquetFile, i: int) -> dict[str, np.ndarray]:
-        return _to_numpy(pf.read_row_group(i, columns=cols), cols)
+    def read(pf: pq.ParquetFile, i: int, uri: str) -> dict[str, np.ndarray]:
+        try:
+            return _to_numpy(pf.read_row_group(i, columns=cols), cols)
+        except (pa.ArrowException, OSError) as exc:
+            raise StoreError(
+                f"{uri}: row group {i} is unreadable ({exc}); check the store with `hft store --verify` "
+                f"and repair it with `hft ingest {symbol} --start {start} --end {end} --store {st.url}`"
+            ) from exc
 
     found = False
 
-    def groups() -> Iterator[tuple[pq.ParquetFile, int]]:
+    def groups() -> Iterator[tuple[pq.ParquetFile, int, str]]:
         nonlocal found
         for day in _days(start, end):
             pf = _parquet_file(st, symbol, day)
             if pf is not None:
                 found = True
-                yield from ((pf, i) for i in range(pf.num_row_groups))
+                uri = st.uri(*partition_parts(symbol, day), DATA_FILE)
+                _check_size(st, symbol, day, uri)
+                yield from ((pf, i, uri) for i in range(pf.num_row_groups))
 
     if not prefetch:
         for job in groups():
@@ -228,10 +305,33 @@ def iter_tick_batches(
             if pending is not None:
                 yield pending.result()
     if not found:
+        raise StoreError(no_data_message(st, symbol, start, end))
+
+
+def _check_size(st: Store, symbol: str, day: date, uri: str) -> None:
+    """A data file whose size differs from its manifest's is not what the manifest (and the run's
+    fingerprint) describe: a write interrupted between the two, or damage."""
+    manifest = read_manifest(st, symbol, day)
+    recorded = (manifest or {}).get("file_bytes")
+    if recorded is not None and recorded != st.fs.size(st.path(*partition_parts(symbol, day), DATA_FILE)):
         raise StoreError(
-            f"no tick partitions for {symbol} between {start} and {end} in {st.uri('ticks')} "
-            f"(run `hft ingest {symbol} --start {start} --end {end} --store {st.url}`)"
+            f"{uri}: size differs from its manifest's (an interrupted write, or damage); repair with "
+            f"`hft ingest {symbol} --start {day} --end {day} --store {st.url}`"
         )
+
+
+def no_data_message(st: Store, symbol: str, start: date, end: date) -> str:
+    """Why a range has no ticks and what to run: ingest for a known symbol, `hft symbols` otherwise."""
+    from hft.data.instruments import get_instrument
+    from hft.errors import UnknownSymbolError
+
+    where = f"no tick partitions for {symbol} between {start} and {end} in {st.uri('ticks')}"
+    try:
+        get_instrument(symbol)
+    except UnknownSymbolError as exc:
+        query = "".join(ch for ch in symbol if ch.isalnum())[:3] or "QUERY"
+        return f"{where}: {exc}; find the instrument with `hft symbols {query}`"
+    return f"{where} (run `hft ingest {symbol} --start {start} --end {end} --store {st.url}`)"
 
 
 def read_ticks(

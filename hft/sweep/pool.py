@@ -34,6 +34,10 @@ class ActorPool:
         opts: dict[str, Any] = {"num_cpus": resources.cpus_per_actor, "max_restarts": 0}
         if resources.memory_mb:
             opts["memory"] = resources.memory_mb * 1024**2
+        from hft.backtest.params import user_runtime_env
+
+        if (env := user_runtime_env()) is not None:  # user strategy code, to every node
+            opts["runtime_env"] = env
         self._cls = ray.remote(SweepWorker).options(**opts)
         self.size = size or pool_size(resources)
         self.actors: list[Any] = [self._spawn() for _ in range(self.size)]

@@ -110,7 +110,11 @@ def _ensure_data(spec: SweepSpec, store: str, storage_options, feed_url: str | N
         f"{len(report.days) - len(written)} already stored"
     )
     if not report.ok:
-        raise ConfigError(f"ingest from {feed} left {len(report.failed)} hour(s) failed: {report.failed[:5]}")
+        bad = [*report.failed, *report.suspect]
+        raise ConfigError(
+            f"ingest from {feed} left {len(report.failed)} hour(s) failed and {len(report.suspect)} "
+            f"empty while the market should have traded: {bad[:5]} (rerun the sweep to fetch them again)"
+        )
 
 
 def run_sweep(

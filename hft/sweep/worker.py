@@ -19,6 +19,7 @@ trial also writes its run folder (trades, equity, summary) unless the request sa
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -437,7 +438,7 @@ class SweepWorker:
         eps = np.stack([lv.prep.exec_vector for lv in live])
         # each row's state size comes from its own params, not the padded vector
         widest = max(lv.prep.params.state_size() for lv in live)
-        spec = type(spec)(spec.name, spec.signal, lambda _row: widest)
+        spec = dataclasses.replace(spec, state_size=lambda _row: widest)
         batch = BatchRun(spec, sp, eps)
         for day in prep0.days:
             r0 = time.perf_counter()

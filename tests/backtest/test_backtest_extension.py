@@ -70,3 +70,140 @@ def test_user_strategy_params_are_validated(tmp_path):
     with pytest.raises(ConfigError, match=r"strategy\.module: cannot import 'examples\.not_there'"):
         load_config(path)
     assert "examples.not_there" not in sys.modules
+
+
+# --- the `hft` command with user strategies: imports from anywhere, Ray workers, tools ---------------
+
+HFT = [sys.executable, "-m", "hft.cli"]
+
+
+def _hft(args, cwd, **env):
+    import os
+    import subprocess
+
+    e = {**os.environ, "PYTHONPATH": str(ROOT), **env}  # hft itself; never the strategy's folder
+    return subprocess.run([*HFT, *args], cwd=cwd, env=e, capture_output=True, text=True, timeout=900)
+
+
+def _sma_files(folder: Path, store: str, module: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sma_cross.py").write_text((ROOT / "examples/sma_cross.py").read_text())
+    cfg = folder / "run.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"symbol": "EURUSD", "start": "2019-02-04", "end": "2019-02-05", "store": store},
+                "strategy": {"name": "sma_cross", "module": module, "params": {"n": 300}},
+                "execution": {"size": 100000, "latency_ms": 49.5},
+            }
+        )
+    )
+    return cfg
+
+
+def test_hft_run_imports_a_strategy_file_or_a_dotted_name_from_the_config_folder(tmp_path, store_copy):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cfg = _sma_files(tmp_path / "strats", store_copy, "./sma_cross.py")
+    out = _hft(["run", str(cfg)], cwd=elsewhere)
+    assert out.returncode == 0, out.stderr
+    assert "computed:" in out.stdout and "sma_cross" in out.stdout
+    # a dotted name: a package beside the config, run from another folder
+    pkg = tmp_path / "pkgcfg" / "mystrats"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sma.py").write_text((ROOT / "examples/sma_cross.py").read_text())
+    cfg2 = _sma_files(tmp_path / "pkgcfg", store_copy, "mystrats.sma")
+    out = _hft(["run", str(cfg2), "--force"], cwd=elsewhere)
+    assert out.returncode == 0, out.stderr
+    # and the repository's example, from any folder
+    out = _hft(["run", str(ROOT / "examples/momentum.yaml"), "--store", store_copy], cwd=elsewhere)
+    assert out.returncode == 0, out.stderr
+
+
+def test_hft_run_names_a_missing_strategy_file(tmp_path, store_copy):
+    cfg = _sma_files(tmp_path / "s", store_copy, "./not_here.py")
+    out = _hft(["run", str(cfg)], cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
+    assert "strategy.module: no file './not_here.py' in" in out.stderr
+
+
+def test_hft_run_undersized_state_is_one_line_naming_the_strategy_and_the_fix(tmp_path, store_copy):
+    src = (ROOT / "examples/momentum_strategy.py").read_text().replace("return 2 + self.lookback", "return 3")
+    src = src.replace('"tick_momentum"', '"tick_momentum_bad"')
+    (tmp_path / "bad_momentum.py").write_text(src)
+    doc = yaml.safe_load((ROOT / "examples/momentum.yaml").read_text())
+    doc["strategy"].update(name="tick_momentum_bad", module="./bad_momentum.py")
+    doc["data"]["store"] = store_copy
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(doc))
+    out = _hft(["run", "bad.yaml"], cwd=tmp_path)
+    assert out.returncode == 2, out.stdout
+    line = out.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert "bad_momentum.py: tick_momentum_nb: strategy 'tick_momentum_bad' indexed outside its state" in line
+    assert "make state_size() return every slot the signal uses" in line
+
+
+def test_strategy_new_writes_a_template_that_check_passes(tmp_path):
+    out = _hft(["strategy", "new", "my_sma", "--out", "s"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "s/my_sma.py").is_file() and (tmp_path / "s/my_sma.yaml").is_file()
+    again = _hft(["strategy", "new", "my_sma", "--out", "s"], cwd=tmp_path)
+    assert again.returncode == 2 and "already exists (pass --force" in again.stderr
+    out = _hft(["strategy", "check", "s/my_sma.py", "--ticks", "30000"], cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for want in ("bounds-checked", "bit-identical", "cannot see the future", "M ticks/s", "sweep space"):
+        assert want in out.stdout
+    doc = yaml.safe_load((tmp_path / "s/my_sma.yaml").read_text())
+    assert doc["strategy"] == {"name": "my_sma", "module": "./my_sma.py", "params": {"n": 500}}
+
+
+def test_strategy_check_one_line_error_and_traceback_only_with_debug(tmp_path):
+    (tmp_path / "leaky.py").write_text(
+        "import numpy as np\nfrom hft.strategy import strategy, njit\nCOUNT = np.zeros(1)\n"
+        "@strategy('leaky', state={'x': 0.0})\n@njit\n"
+        "def leaky(t, bid, ask, pos, s, w, p, quotes):\n"
+        "    COUNT[0] += 1.0  # globals are constants in compiled code: state belongs in `state`\n"
+        "    return 0\n"
+    )
+    out = _hft(["strategy", "check", "leaky.py", "--ticks", "5000"], cwd=tmp_path)
+    assert out.returncode == 2, out.stdout + out.stderr
+    line = out.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert "leaky.py: leaky: strategy 'leaky' does not compile:" in line and "(line 7)" in line
+    out = _hft(["strategy", "check", "leaky.py", "--ticks", "5000", "--debug"], cwd=tmp_path)
+    assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+@pytest.mark.slow
+def test_hft_sweep_ships_a_strategy_file_to_local_ray_workers(tmp_path):
+    from datetime import date, timedelta
+
+    from hft.data.synth import synth_day
+    from hft.store.ticks import write_day
+
+    store = tmp_path / "store"
+    for i in range(2):
+        day = date(2024, 3, 4) + timedelta(days=i)
+        write_day(str(store), "XAUUSD", day, synth_day("XAUUSD", day, seed=5, activity=0.05))
+    folder = tmp_path / "strats"
+    folder.mkdir()
+    (folder / "sma_cross.py").write_text((ROOT / "examples/sma_cross.py").read_text())
+    spec = {
+        "name": "sma_sweep",
+        "data": {"symbol": "XAUUSD", "start": "2024-03-04", "end": "2024-03-05", "store": str(store)},
+        "strategy": {"name": "sma_cross", "module": "./sma_cross.py"},
+        "execution": {"size": 1, "latency_ms": 20.5},
+        "space": {"n": {"type": "int", "low": 50, "high": 500}},
+        "sampler": {"type": "random", "seed": 1},
+        "objectives": [{"metric": "net_pnl", "direction": "maximize"}],
+        "n_trials": 4,
+        "resources": {"batch": 2, "actors": 2},
+    }
+    (folder / "sweep.yaml").write_text(yaml.safe_dump(spec))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = _hft(["sweep", str(folder / "sweep.yaml")], cwd=elsewhere)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "4 complete, 0 pruned, 0 failed" in out.stdout

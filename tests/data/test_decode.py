@@ -166,3 +166,12 @@ def test_encode_decode_round_trip_both_formats(case):
     back = decode_json_hour(encode_json_hour(ticks, hour=hour, decimal_factor=factor), **kw)
     np.testing.assert_array_equal(back[["ts", "ask", "bid"]], ticks[["ts", "ask", "bid"]])
     np.testing.assert_allclose(back["bid_volume"], ticks["bid_volume"], rtol=1e-6)
+
+
+def test_a_zero_byte_json_body_is_a_bad_body_not_an_empty_hour():
+    """The JSON API sends a document for an hour without ticks; nothing at all is a broken answer."""
+    hour = datetime(2024, 3, 9, 5, tzinfo=UTC)
+    with pytest.raises(DecodeError, match=r"XAUUSD 2024-03-09T05.*empty"):
+        decode_json_hour(b"", symbol="XAUUSD", hour=hour, decimal_factor=1000)
+    empty_doc = encode_json_hour(np.empty(0, dtype=TICK_DTYPE), hour=hour, decimal_factor=1000)
+    assert decode_json_hour(empty_doc, symbol="XAUUSD", hour=hour, decimal_factor=1000).size == 0

@@ -40,6 +40,28 @@ def test_no_look_ahead_fill_is_at_a_later_tick_after_latency():
         assert tr["entry_ts"] >= ts[3] + latency
 
 
+def test_fractional_latency_fills_at_the_first_tick_at_or_after_the_real_due_time():
+    # three ticks in one millisecond, then +1 ms, +50 ms; the scripted long is decided on tick 0
+    ts = T0 + np.array([0, 0, 0, 1, 49, 50, 51])
+    ask = 1.0 + np.arange(7) * 0.001  # each tick's ask tells which tick filled
+    bid = ask - 0.0002
+    for latency, fill in [(0, 1), (0.5, 3), (1, 3), (1.0000001, 4), (49, 4), (49.5, 5), (50, 5), (50.25, 6)]:
+        res = run_scripted([1] * 7, ts, bid, ask, latency_ms=latency)
+        tr = res.trades[0]
+        assert tr["entry_ts"] == ts[fill] and tr["entry_price"] == ask[fill], latency
+        assert tr["entry_ts"] >= ts[0] + latency
+
+
+def test_max_hold_below_one_millisecond_still_exits():
+    ts = T0 + np.array([0, 0, 0, 1, 2, 3])
+    bid = np.full(6, 1.0)
+    # long from tick 1 (ts 0): a 0.5 ms hold expires at ts 1 (tick 3); the exit order fills on tick 4
+    res = run_scripted([1] * 6, ts, bid, bid + 0.0001, max_hold_ms=0.5)
+    assert res.trades["reason"][0] == R_MAX_HOLD and res.trades["exit_ts"][0] == ts[4]
+    res = run_scripted([1] * 6, ts, bid, bid + 0.0001, max_hold_ms=1.5)  # expires at ts 2: tick 4
+    assert res.trades["reason"][0] == R_MAX_HOLD and res.trades["exit_ts"][0] == ts[5]
+
+
 def test_fill_prices_fees_and_flat_at_end_by_hand():
     ts = T0 + np.arange(6) * 1000
     bid = [1.0000, 1.0010, 1.0020, 1.0030, 1.0040, 1.0050]

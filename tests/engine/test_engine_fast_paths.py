@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from numba import njit
 
 from hft.engine import BUILTINS, BatchRun, Run, exec_params
 from hft.engine import strategies as S
@@ -21,8 +23,10 @@ def test_register_kernels_equal_the_array_state_path(name, eurusd):
     """Built-ins run through the generic user-strategy path (state in `ss`) give identical records."""
     ts, bid, ask = eurusd["ts"], eurusd["bid"], eurusd["ask"]
     fast = Run(BUILTINS[name], PARAMS[name], fixture_exec(name))
-    slow = Run(BUILTINS[name], PARAMS[name], fixture_exec(name), trade_cap=5, mark_cap=4)
-    slow._kernel = None  # force `loop_nb.step_nb` with the array-state signal
+    # the same array-state signal as a new function: the user-strategy path (generic loop, checked)
+    spec = dataclasses.replace(BUILTINS[name], signal=njit(BUILTINS[name].signal.py_func))
+    slow = Run(spec, PARAMS[name], fixture_exec(name), trade_cap=5, mark_cap=4)
+    assert slow._kernel is None
     for a in range(0, len(ts), 40_000):
         fast.feed(ts[a : a + 40_000], bid[a : a + 40_000], ask[a : a + 40_000])
         slow.feed(ts[a : a + 40_000], bid[a : a + 40_000], ask[a : a + 40_000])
@@ -161,8 +165,8 @@ def test_zscore_shortcut_decides_thresholds_met_exactly_like_the_division(entry_
     sp = S.zscore_params(60, ulps(abs(float(z[i])), entry_ulps), ulps(side * float(z[j]), exit_ulps))
     ep = exec_params(size=100_000, latency_ms=5)
     fast = Run(BUILTINS["zscore"], sp, ep)
-    slow = Run(BUILTINS["zscore"], sp, ep)
-    slow._kernel = None  # the array-state signal: always the division
+    zs = BUILTINS["zscore"]  # the array-state signal as a new function: always the division
+    slow = Run(dataclasses.replace(zs, signal=njit(zs.signal.py_func)), sp, ep)
     fast.feed(ts, bid, ask)
     slow.feed(ts, bid, ask)
     f, s = fast.finish(), slow.finish()

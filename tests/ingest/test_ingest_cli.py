@@ -88,21 +88,34 @@ def test_killed_ingest_resumes_with_nothing_lost_or_duplicated(synth_feed, tmp_p
         )
         try:
             deadline = time.time() + 240
-            while not list_days(str(store), "XAUUSD") and time.time() < deadline:
-                time.sleep(0.2)
-            assert list_days(str(store), "XAUUSD"), "no day was written before the deadline"
+            while not _committed(store) and time.time() < deadline:
+                time.sleep(0.1)
+            assert _committed(store), "no day was written before the deadline"
         finally:
             os.killpg(proc.pid, signal.SIGKILL)  # the driver and every Ray process it started
             proc.wait(30)
-    partial = list_days(str(store), "XAUUSD")
-    assert 1 <= len(partial) < 4
+    committed = _committed(store)
+    assert 1 <= len(committed) < 4, committed  # killed mid-way: some days stored, some not
 
     with FeedServer(synth_feed) as server:
         res = _run(*args, "--feed-url", server.url, "--quiet")
+        fetched = server.stats()["paths"]
     assert res.returncode == 0, res.stderr
-    assert f"{len(partial)} already stored" in res.stdout or "already stored" in res.stdout
+    assert f"{4 - len(committed)} day(s) written, {len(committed)} already stored" in res.stdout
+    # resumed, not fetched again: exactly the 24 hours of each day not committed, once each
+    todo = [d for d in (date(2024, 3, 8 + i) for i in range(4)) if d not in committed]
+    assert sorted(fetched) == sorted(
+        f"/XAUUSD/2024/02/{d.day:02d}/{h:02d}h_ticks.bi5" for d in todo for h in range(24)
+    )
+    for path, n in fetched.items():  # hours with ticks once; empty hours the market may trade, 3 times
+        assert n == (1 if (synth_feed / path.lstrip("/")).stat().st_size else n) and n in (1, 3), (path, n)
     stored = read_ticks(str(store), "XAUUSD", SYNTH_START, SYNTH_END)
     expected = _feed_ticks(synth_feed, "XAUUSD", SYNTH_START, SYNTH_END, 1000)
     np.testing.assert_array_equal(stored, expected)
     assert all(read_manifest(str(store), "XAUUSD", d) for d in list_days(str(store), "XAUUSD"))
-    assert list_days(str(store), "XAUUSD")[0] == date(2024, 3, 8)
+    assert not list(store.rglob("*.tmp"))  # no temporary file left behind
+
+
+def _committed(store) -> list[date]:
+    """Days whose manifest (the commit record, written after the data) is there."""
+    return [d for d in list_days(str(store), "XAUUSD") if read_manifest(str(store), "XAUUSD", d)]

@@ -140,7 +140,7 @@ def test_persistent_failures_are_named_and_a_rerun_fetches_only_them(ray_local, 
     np.testing.assert_array_equal(read_ticks(store, "EURUSD", common["start"], common["end"]), expected)
 
 
-def test_hour_that_stays_empty_between_busy_hours_is_flagged(ray_local, dukascopy_dir, tmp_path):
+def test_hour_that_stays_empty_while_the_market_trades_is_flagged(ray_local, dukascopy_dir, tmp_path):
     import shutil
 
     feed = tmp_path / "feed"
@@ -155,17 +155,16 @@ def test_hour_that_stays_empty_between_busy_hours_is_flagged(ray_local, dukascop
         report = ingest(cfg.model_copy(update={"feed_url": server.url}), progress=False)
         assert _stats(server)["paths"]["/EURUSD/2019/01/04/10h_ticks.bi5"] == 3  # fetched, then twice more
         again = ingest(cfg.model_copy(update={"feed_url": server.url}), progress=False)
-        assert _stats(server)["paths"]["/EURUSD/2019/01/04/10h_ticks.bi5"] == 3  # flagged, not refetched
-    assert report.hours("suspect_empty") == ["2019-02-04T10"] and report.ok and again.days[0].skipped
+        assert _stats(server)["paths"]["/EURUSD/2019/01/04/10h_ticks.bi5"] == 6  # suspect: fetched again
+        assert len(_stats(server)["paths"]) == 24  # and nothing else
+    assert report.suspect == ["2019-02-04T10"] and not report.ok and again.suspect == ["2019-02-04T10"]
     assert read_manifest(cfg.store, "EURUSD", date(2019, 2, 4))["hours"]["10"]["status"] == "suspect_empty"
 
-    hole.write_bytes(original)  # the feed recovers: a recheck fetches that hour alone
+    hole.write_bytes(original)  # the feed recovers: the next run fetches that hour alone
     with FeedServer(feed) as server:
-        fixed = ingest(
-            cfg.model_copy(update={"feed_url": server.url, "recheck_suspect": True}), progress=False
-        )
+        fixed = ingest(cfg.model_copy(update={"feed_url": server.url}), progress=False)
         assert list(_stats(server)["paths"]) == ["/EURUSD/2019/01/04/10h_ticks.bi5"]
-    assert fixed.ok and not fixed.hours("suspect_empty")
+    assert fixed.ok and not fixed.suspect
     expected = _feed_ticks(dukascopy_dir, "EURUSD", date(2019, 2, 4), date(2019, 2, 4), 100000)
     np.testing.assert_array_equal(read_ticks(cfg.store, "EURUSD", cfg.start, cfg.end), expected)
 
