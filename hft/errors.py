@@ -12,6 +12,7 @@ __all__ = [
     "StoreError",
     "EngineError",
     "SweepError",
+    "ClusterError",
 ]
 
 
@@ -52,3 +53,7 @@ class EngineError(HftError):
 
 class SweepError(HftError):
     """A sweep spec or study cannot be run or resumed."""
+
+
+class ClusterError(HftError):
+    """Ray could not be started or joined: nothing at `--address`, or the cluster refused our token."""

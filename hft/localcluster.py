@@ -1,7 +1,8 @@
 """A real multi-node Ray cluster on one machine, for tests, benchmarks and operators' rehearsals.
 
 Each node is a `ray start --block` process in its own process group, with its own temp dir and
-ports, started with `safe_ray_env()`. Stopping a node kills exactly that group, never other Ray
+ports, started with `safe_ray_env()` (so token authentication is on and every node and driver shares
+the local token file). Stopping a node kills exactly that group, never other Ray
 processes on the machine (which `ray stop` would).
 """
 
@@ -186,7 +187,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     cluster = LocalCluster(nodes=args.nodes, cpus_per_node=args.cpus_per_node).start()
     print(f"Ray cluster of {args.nodes} nodes at {cluster.address} (logs in {cluster.root}); Ctrl-C stops it")
-    print(f"  export RAY_ADDRESS={cluster.address}", flush=True)
+    print(f"  export RAY_ADDRESS={cluster.address}")
+    # the token's path, never the token: Ray clients other than hft need RAY_AUTH_MODE=token and this path
+    token_path = safe_ray_env()["RAY_AUTH_TOKEN_PATH"]
+    print(f"  export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH={token_path}", flush=True)
     try:
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import jsonschema
@@ -24,6 +25,20 @@ def test_launcher_config_is_valid_for_ray():
         assert "IamInstanceProfile" in node["node_config"]  # S3 access without keys on the nodes
     setup = "\n".join(config["setup_commands"])
     assert "pip install" in setup and "hft @ git+" in setup and "HFT_STORE=s3://" in setup
+
+
+def test_nodes_run_with_token_auth_and_the_token_is_not_in_the_repository():
+    config = yaml.safe_load(CONFIG.read_text())
+    remote = "~/.config/hft/ray-cluster-token"
+    local = Path(config["file_mounts"][remote]).expanduser()
+    root = CONFIG.parent.resolve()
+    assert not local.resolve().is_relative_to(root)  # copied from the laptop, never committed
+    token_env = "RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=$HOME/.config/hft/ray-cluster-token"
+    cmds = config["head_start_ray_commands"] + config["worker_start_ray_commands"]
+    starts = [c for c in cmds if "ray start" in c]
+    assert len(starts) == 2 and all(token_env in c for c in starts), starts  # the head and the workers
+    assert any(token_env in c and ".bashrc" in c for c in config["setup_commands"])  # drivers and jobs
+    assert not re.search(r"[0-9a-f]{32}", CONFIG.read_text())  # no token written into the file
 
 
 def test_placeholders_are_marked_for_the_user():

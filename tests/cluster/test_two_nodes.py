@@ -47,3 +47,13 @@ def test_ingest_fans_out_over_both_nodes_into_s3(two_nodes, small_feed, s3_store
     np.testing.assert_array_equal(
         read_ticks(url, "XAUUSD", START, END, opts), read_ticks(str(tmp_path / "one"), "XAUUSD", START, END)
     )
+
+
+def test_cluster_admits_only_holders_of_its_token(two_nodes, tmp_path):
+    from hft.rayenv import safe_ray_env
+    from tests.foundation.intruder import assert_joined, assert_refused, join
+
+    assert_refused(join(two_nodes.address, tmp_path))  # no token
+    assert_refused(join(two_nodes.address, tmp_path, token="f" * 64))  # a guessed token
+    token_path = safe_ray_env()["RAY_AUTH_TOKEN_PATH"]
+    assert_joined(join(two_nodes.address, tmp_path, token_path=token_path), nodes=2)
