@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
 from hft import cli_common
 from hft.errors import HftError
@@ -60,7 +59,7 @@ class _LazyCommand(typer.core.TyperCommand):
         return self.real().shell_complete(ctx, incomplete)
 
 
-class _LazyGroup(TyperGroup):
+class _LazyGroup(cli_common.HftGroup):
     def list_commands(self, ctx) -> list[str]:
         return [*super().list_commands(ctx), *(n for n in LAZY_COMMANDS if n not in self.commands)]
 
@@ -72,6 +71,7 @@ class _LazyGroup(TyperGroup):
 
 app = typer.Typer(
     cls=_LazyGroup,
+    callback=cli_common.debug_callback,
     help="Dukascopy ticks → Parquet store → Numba engine → Optuna/Ray sweeps → Polars reports. "
     "The store is --store or $HFT_STORE (default ./data).",
     no_args_is_help=True,

@@ -1,16 +1,38 @@
-"""What every `hft` sub-command shares: how errors end a command, and the store options."""
+"""What every `hft` sub-command shares: how errors end a command, and the store options.
+
+Exit codes (README "Exit codes"): 0 done; 1 done in part (the failed items are named); 2 bad input,
+nothing done; 3 the store or the Ray cluster cannot be reached or used (fix it and rerun); 4 an
+unexpected error (a bug: rerun with `--debug` and report the traceback). Every error is one line on
+stderr; `hft --debug …` (or HFT_DEBUG=1) adds the traceback.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import traceback
 from collections.abc import Iterator
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
+import click
 import typer
+from typer.core import TyperGroup
 
-from hft.errors import HftError
+from hft.errors import ClusterError, HftError, StoreAccessError
 
-__all__ = ["StorageOpts", "StoreOpt", "fail", "exit_on_error"]
+__all__ = [
+    "AddressOpt",
+    "StorageOpts",
+    "StoreOpt",
+    "HftGroup",
+    "debug_enabled",
+    "exit_code",
+    "explain",
+    "fail",
+    "exit_on_error",
+]
+
+EXIT_PARTIAL, EXIT_INPUT, EXIT_UNREACHABLE, EXIT_BUG = 1, 2, 3, 4
 
 StoreOpt = Annotated[
     str,
@@ -25,12 +47,62 @@ StorageOpts = Annotated[
         help="fsspec option key=value (repeatable), e.g. endpoint_url=http://127.0.0.1:9000.",
     ),
 ]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(help="Join this Ray cluster (host:port of its GCS, or auto) instead of starting one."),
+]
+
+_debug = False
+
+
+def debug_enabled() -> bool:
+    return _debug or os.environ.get("HFT_DEBUG", "") not in ("", "0")
+
+
+def set_debug(on: bool) -> None:
+    global _debug
+    _debug = on
+
+
+def explain(exc: BaseException) -> HftError | None:
+    """The HftError to report for `exc`: itself, the cause inside a Ray task error, or a recognised
+    object-store failure; None for anything else (a bug)."""
+    from hft.store.access import exception_chain, store_failure
+
+    chain = [e for e in exception_chain(exc) if getattr(e, "cause", None) is None]  # skip Ray's wrappers
+    for e in chain:
+        if isinstance(e, (StoreAccessError, ClusterError)):
+            return e
+    store = store_failure(exc)  # names the endpoint and what to check: clearer than whoever wrapped it
+    if store is not None:
+        return store
+    return next((e for e in chain if isinstance(e, HftError)), None)
+
+
+def exit_code(err: BaseException) -> int:
+    return EXIT_UNREACHABLE if isinstance(err, (StoreAccessError, ClusterError)) else EXIT_INPUT
+
+
+def _first_line(text: str, limit: int = 400) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def fail(exc: BaseException) -> NoReturn:
-    """Print `error: …` in red on stderr and exit 2 (bad input: nothing was done)."""
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2) from None
+    """Print `error: …` (one line) in red on stderr and exit with the documented code."""
+    err = explain(exc)
+    if debug_enabled():
+        traceback.print_exception(exc)
+    if err is None:
+        typer.secho(
+            f"error: unexpected {type(exc).__name__}: {_first_line(str(exc))} "
+            "(a bug: rerun with --debug for the traceback and report it)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(EXIT_BUG) from None
+    typer.secho(f"error: {_first_line(str(err))}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(exit_code(err)) from None
 
 
 @contextlib.contextmanager
@@ -39,3 +111,27 @@ def exit_on_error() -> Iterator[None]:
         yield
     except HftError as exc:
         fail(exc)
+
+
+class HftGroup(TyperGroup):
+    """Runs a sub-command so that anything it raises ends as one line and a documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            typer.secho("interrupted", fg=typer.colors.RED, err=True)
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            fail(exc)
+
+
+def debug_callback(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback of an error (also HFT_DEBUG=1).")
+    ] = False,
+) -> None:
+    """Dukascopy ticks → Parquet store → Numba engine → Optuna/Ray sweeps → Polars reports."""
+    set_debug(debug)

@@ -10,6 +10,7 @@ __all__ = [
     "DecodeError",
     "FeedError",
     "StoreError",
+    "StoreAccessError",
     "EngineError",
     "SweepError",
     "ClusterError",
@@ -47,6 +48,13 @@ class StoreError(HftError):
     """The object store refused a read or write, or a name would escape the store's root."""
 
 
+class StoreAccessError(StoreError):
+    """The object store cannot be reached or used at all: endpoint down, bucket missing, credentials refused.
+
+    Nothing is wrong with the command; check the service and rerun (exit code 3).
+    """
+
+
 class EngineError(HftError):
     """A backtest cannot run on the data or parameters it was given."""
 
@@ -56,4 +64,5 @@ class SweepError(HftError):
 
 
 class ClusterError(HftError):
-    """Ray could not be started or joined: nothing at `--address`, or the cluster refused our token."""
+    """Ray could not be started or joined: nothing at `--address`, or the cluster refused our token
+    (exit code 3, like StoreAccessError: the environment, not the command, needs fixing)."""

@@ -63,12 +63,17 @@ def run(
     end: Annotated[str | None, typer.Option(help="last UTC day, inclusive")] = None,
     force: Annotated[bool, typer.Option(help="recompute even if an identical run exists")] = False,
     strict: Annotated[bool, typer.Option(help="fail when requested days are not in the store")] = False,
+    storage_option: StorageOpts = None,
 ) -> None:
     """Backtest one config and write runs/{group}/{run_id}/ under the store."""
     from hft.backtest.api import missing_days, prepare_run
+    from hft.store.fs import parse_storage_options
 
     try:
-        prep = prepare_run(config, store=store, start=_day(start, "--start"), end=_day(end, "--end"))
+        opts = parse_storage_options(storage_option)
+        prep = prepare_run(
+            config, store=store, start=_day(start, "--start"), end=_day(end, "--end"), storage_options=opts
+        )
         gone = missing_days(prep.config.data.start, prep.config.data.end, prep.days)
         if gone:
             d = prep.config.data
@@ -89,7 +94,12 @@ def run(
             "one-time, cached on disk)"
         ):
             out = run_backtest(
-                config, store=store, start=_day(start, "--start"), end=_day(end, "--end"), force=force
+                config,
+                store=store,
+                start=_day(start, "--start"),
+                end=_day(end, "--end"),
+                force=force,
+                storage_options=opts,
             )
     except HftError as exc:
         fail(exc)

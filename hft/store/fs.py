@@ -155,4 +155,9 @@ class Store:
 
 
 def open_store(store: str | Store, storage_options: dict[str, Any] | None = None) -> Store:
-    return store if isinstance(store, Store) else Store(str(store), dict(storage_options or {}))
+    """A Store for `store`; an object store's endpoint, bucket and options are checked once per process."""
+    from hft.store.access import check_store
+
+    st = store if isinstance(store, Store) else Store(str(store), dict(storage_options or {}))
+    check_store(st)
+    return st
