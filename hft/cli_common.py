@@ -9,6 +9,7 @@ stderr; `hft --debug …` (or HFT_DEBUG=1) adds the traceback.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import traceback
 from collections.abc import Iterator
@@ -18,10 +19,9 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from hft.errors import ClusterError, HftError, StoreAccessError
+from hft.errors import ClusterError, ConfigError, HftError, StoreAccessError
 
 __all__ = [
-    "AddressOpt",
     "StorageOpts",
     "StoreOpt",
     "HftGroup",
@@ -46,10 +46,6 @@ StorageOpts = Annotated[
         "--storage-option",
         help="fsspec option key=value (repeatable), e.g. endpoint_url=http://127.0.0.1:9000.",
     ),
-]
-AddressOpt = Annotated[
-    str | None,
-    typer.Option(help="Join this Ray cluster (host:port of its GCS, or auto) instead of starting one."),
 ]
 
 _debug = False
@@ -76,7 +72,10 @@ def explain(exc: BaseException) -> HftError | None:
     store = store_failure(exc)  # names the endpoint and what to check: clearer than whoever wrapped it
     if store is not None:
         return store
-    return next((e for e in chain if isinstance(e, HftError)), None)
+    hft = next((e for e in chain if isinstance(e, HftError)), None)
+    if hft is None and isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return ConfigError(f"{exc.strerror}: another process holds the port; pick another --port")
+    return hft
 
 
 def exit_code(err: BaseException) -> int:

@@ -33,5 +33,12 @@ def serve_dashboard(storage: str, host: str = "127.0.0.1", port: int = 8080, ann
         raise ConfigError("optuna-dashboard is not installed: pip install 'hft[dashboard]'") from exc
     backend = open_storage(storage)
     port = port or free_port(host)
+    with socket.socket() as s:  # fail with one line, not a server traceback, when the port is taken
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            msg = f"{host}:{port}: {exc.strerror}; pick another --port (0 = any free port)"
+            raise ConfigError(msg) from None
     announce(f"optuna-dashboard on {storage}: http://{host}:{port}/ (Ctrl-C to stop)")
     optuna_dashboard.run_server(backend, host=host, port=port)

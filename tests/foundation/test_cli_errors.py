@@ -175,3 +175,31 @@ def _days():
 
 def _boto_creds():
     return {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def test_an_address_with_nothing_listening_fails_in_seconds(tmp_path, files):
+    address = f"127.0.0.1:{free_port()}"
+    ingest = ["ingest", "XAUUSD", "--start", "2024-03-04", "--end", "2024-03-04", "--store", str(tmp_path)]
+    sweep = ["sweep", str(files / "spec.yaml"), "--store", str(tmp_path), "--quiet"]
+    for args in (ingest, sweep):
+        t0 = time.monotonic()
+        res = CliRunner().invoke(app, [*args, "--address", address])
+        assert time.monotonic() - t0 < 20
+        _one_line(res, 3, f"--address {address}: nothing answers", "Ray head is running")
+
+
+def test_a_busy_port_is_one_line(tmp_path):
+    import socket
+
+    import optuna
+
+    db = f"sqlite:///{tmp_path / 'optuna.db'}"
+    optuna.create_study(storage=db, study_name="s")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = CliRunner().invoke(app, ["dashboard", "--storage", db, "--port", str(port)])
+        _one_line(res, 2, f"127.0.0.1:{port}: Address already in use", "pick another --port")
+        res = CliRunner().invoke(app, ["feed", "serve", str(tmp_path), "--port", str(port)])
+        _one_line(res, 2, "Address already in use", "pick another --port")
