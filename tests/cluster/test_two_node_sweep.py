@@ -51,7 +51,9 @@ def feed(tmp_path_factory):
 def _trials(result) -> dict[tuple, float]:
     study = optuna.load_study(study_name=result.spec.name, storage=result.storage)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    return {(t.params["fast"], t.params["slow"]): t.values[0] for t in done}
+    by_params = {(t.params["fast"], t.params["slow"]): t.values[0] for t in done}
+    assert len(by_params) == len(done), "a grid point completed twice"  # keys would hide it
+    return by_params
 
 
 def test_ingest_sweep_report_across_two_nodes(two_nodes, feed, s3_store, tmp_path):
