@@ -203,3 +203,11 @@ def test_a_busy_port_is_one_line(tmp_path):
         _one_line(res, 2, f"127.0.0.1:{port}: Address already in use", "pick another --port")
         res = CliRunner().invoke(app, ["feed", "serve", str(tmp_path), "--port", str(port)])
         _one_line(res, 2, "Address already in use", "pick another --port")
+
+
+def test_store_of_a_folder_that_does_not_exist(tmp_path):
+    res = CliRunner().invoke(app, ["store", "--store", str(tmp_path / "nope")])
+    _one_line(res, 2, f"store {str(tmp_path / 'nope')!r} does not exist", "check --store")
+    (tmp_path / "empty").mkdir()
+    res = CliRunner().invoke(app, ["store", "--store", str(tmp_path / "empty")])
+    assert res.exit_code == 0 and "no tick partitions" in res.output
