@@ -43,8 +43,12 @@ def _command(name: str, store: str, files: Path) -> list[str]:
         "run": ["run", str(files / "run.yaml"), "--store", store],
         "report": ["report", f"{store}/runs"],
         "ingest": ["ingest", "XAUUSD", "--start", "2024-03-04", "--end", "2024-03-04", "--store", store],
-        "sweep": ["sweep", str(files / "spec.yaml"), "--store", store, "--quiet"],
+        "sweep": ["sweep", str(files / "spec.yaml"), "--store", store, "--quiet", "--storage", _db(files)],
     }[name]
+
+
+def _db(files: Path) -> str:
+    return f"sqlite:///{files / 'optuna.db'}"  # not ./runs of the folder the tests run in
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +184,7 @@ def _boto_creds():
 def test_an_address_with_nothing_listening_fails_in_seconds(tmp_path, files):
     address = f"127.0.0.1:{free_port()}"
     ingest = ["ingest", "XAUUSD", "--start", "2024-03-04", "--end", "2024-03-04", "--store", str(tmp_path)]
-    sweep = ["sweep", str(files / "spec.yaml"), "--store", str(tmp_path), "--quiet"]
+    sweep = ["sweep", str(files / "spec.yaml"), "--store", str(tmp_path), "--quiet", "--storage", _db(files)]
     for args in (ingest, sweep):
         t0 = time.monotonic()
         res = CliRunner().invoke(app, [*args, "--address", address])
