@@ -132,5 +132,5 @@ def debug_callback(
         bool, typer.Option("--debug", help="Print the traceback of an error (also HFT_DEBUG=1).")
     ] = False,
 ) -> None:
-    """Dukascopy ticks → Parquet store → Numba engine → Optuna/Ray sweeps → Polars reports."""
+    """Options for every sub-command (the app's own help text is the one shown)."""
     set_debug(debug)

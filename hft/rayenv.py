@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hft.errors import ClusterError
+from hft.errors import ClusterError, ConfigError
 
 __all__ = ["safe_ray_env", "ray_home", "auth_token_path", "init_ray", "shutdown_ray", "ray_session"]
 
@@ -134,7 +134,7 @@ def init_ray(
     env = safe_ray_env()
     token = env.get("RAY_AUTH_TOKEN_PATH")
     if token and not Path(token).is_file():
-        raise ClusterError(f"RAY_AUTH_TOKEN_PATH={token}: no such file; point it at the cluster's token file")
+        raise ConfigError(f"RAY_AUTH_TOKEN_PATH={token}: no such file; point it at the cluster's token file")
     # Started processes copy our environment at spawn time; only they need the private HOME.
     with _patched_environ(env):
         # Ray reads RAY_AUTH_MODE once per process; re-read it, as Ray does when it enables auth itself.
@@ -167,7 +167,7 @@ def _check_listening(address: str, timeout: float = 5.0) -> None:
         return
     host, _, port = address.rpartition(":")
     if not port.isdigit():
-        raise ClusterError(f"--address {address!r}: expected host:port (the head's GCS, e.g. 127.0.0.1:6379)")
+        raise ConfigError(f"--address {address!r}: expected host:port (the head's GCS, e.g. 127.0.0.1:6379)")
     try:
         socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
     except OSError as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hft.errors import ClusterError
+from hft.errors import ClusterError, ConfigError
 from hft.rayenv import auth_token_path, init_ray, ray_home, safe_ray_env
 from tests.foundation.intruder import assert_joined, assert_refused, join
 
@@ -98,3 +98,11 @@ def test_local_ray_admits_only_holders_of_its_token(tmp_path):
     assert seen["RAY_USAGE_STATS_REPORT_URL"] == "http://127.0.0.1:9/"
     assert (Path(seen["HOME"]) / "ray_bootstrap_config.yaml").exists()
     assert not (Path(home_before or "/nonexistent") / ".ray" / "auth_token").exists()
+
+
+def test_a_missing_cluster_token_file_is_named_before_ray_starts(monkeypatch, tmp_path):
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "nope"))
+    with pytest.raises(ConfigError, match=rf"RAY_AUTH_TOKEN_PATH={tmp_path / 'nope'}: no such file"):
+        init_ray(num_cpus=1)
+    with pytest.raises(ConfigError, match="expected host:port"):
+        init_ray("localhost")
