@@ -112,13 +112,20 @@ def init_ray(
 ) -> Any:
     """Start a local Ray (address None) or join `address`, always with `safe_ray_env()`.
 
-    Returns the `ray.init` context; a no-op when this process is already connected.
+    Returns the `ray.init` context; a no-op when this process is already connected (after checking
+    that `address` answers and the token file exists, so a bad one fails in seconds either way).
     """
     import ray
 
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        _check_listening(address)
+    env = safe_ray_env()
+    token = env.get("RAY_AUTH_TOKEN_PATH")
+    if token and not Path(token).is_file():
+        raise ConfigError(f"RAY_AUTH_TOKEN_PATH={token}: no such file; point it at the cluster's token file")
     if ray.is_initialized():
         return None
-    address = address or os.environ.get("RAY_ADDRESS") or None
     opts: dict[str, Any] = {"logging_level": "WARNING", "log_to_driver": False, **kwargs}
     if address is None:
         opts.update(
@@ -129,12 +136,7 @@ def init_ray(
         if dashboard:
             opts["dashboard_host"] = "127.0.0.1"
     else:
-        _check_listening(address)
         opts["address"] = address
-    env = safe_ray_env()
-    token = env.get("RAY_AUTH_TOKEN_PATH")
-    if token and not Path(token).is_file():
-        raise ConfigError(f"RAY_AUTH_TOKEN_PATH={token}: no such file; point it at the cluster's token file")
     # Started processes copy our environment at spawn time; only they need the private HOME.
     with _patched_environ(env):
         # Ray reads RAY_AUTH_MODE once per process; re-read it, as Ray does when it enables auth itself.

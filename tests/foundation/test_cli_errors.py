@@ -17,6 +17,7 @@ from hft.localcluster import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+NO_FEED = ["--feed-url", "http://127.0.0.1:9"]  # nothing to fetch from, never the public feed
 FAST = ["--storage-option", "config_kwargs.retries.max_attempts=1"]  # one try: keeps the suite quick
 
 SPEC = """name: faults
@@ -42,7 +43,17 @@ def _command(name: str, store: str, files: Path) -> list[str]:
         "store": ["store", "--store", store],
         "run": ["run", str(files / "run.yaml"), "--store", store],
         "report": ["report", f"{store}/runs"],
-        "ingest": ["ingest", "XAUUSD", "--start", "2024-03-04", "--end", "2024-03-04", "--store", store],
+        "ingest": [
+            "ingest",
+            "XAUUSD",
+            "--start",
+            "2024-03-04",
+            "--end",
+            "2024-03-04",
+            "--store",
+            store,
+            *NO_FEED,
+        ],
         "sweep": ["sweep", str(files / "spec.yaml"), "--store", store, "--quiet", "--storage", _db(files)],
     }[name]
 
@@ -182,13 +193,23 @@ def _boto_creds():
 
 
 def test_an_address_with_nothing_listening_fails_in_seconds(tmp_path, files):
+    """In a fresh `hft` process (this test process may already hold a Ray from another test)."""
     address = f"127.0.0.1:{free_port()}"
     ingest = ["ingest", "XAUUSD", "--start", "2024-03-04", "--end", "2024-03-04", "--store", str(tmp_path)]
+    ingest += ["--feed-url", f"http://127.0.0.1:{free_port()}"]
     sweep = ["sweep", str(files / "spec.yaml"), "--store", str(tmp_path), "--quiet", "--storage", _db(files)]
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
     for args in (ingest, sweep):
         t0 = time.monotonic()
-        res = CliRunner().invoke(app, [*args, "--address", address])
+        res = subprocess.run(
+            [sys.executable, "-m", "hft.cli", *args, "--address", address],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert time.monotonic() - t0 < 20
+        res.exit_code, res.output = res.returncode, res.stdout
         _one_line(res, 3, f"--address {address}: nothing answers", "Ray head is running")
 
 

@@ -74,6 +74,7 @@ def test_local_ray_admits_only_holders_of_its_token(tmp_path):
     from hft.rayenv import ray_session
 
     home_before = os.environ.get("HOME")
+    started = not ray.is_initialized()  # another test may have left an hft-started Ray connected
     with ray_session(num_cpus=1):
 
         @ray.remote
@@ -91,7 +92,7 @@ def test_local_ray_admits_only_holders_of_its_token(tmp_path):
         assert_joined(join(address, tmp_path, token_path=str(auth_token_path())), nodes=1)
         logged = [p for p in logs.rglob("*") if p.is_file() and token.encode() in p.read_bytes()]
         assert logged == []  # the token is in no log of the session
-    assert not ray.is_initialized()
+    assert ray.is_initialized() is not started  # shut down if and only if this block started it
     assert seen["RAY_USAGE_STATS_ENABLED"] == "0"
     assert seen["RAY_AUTH_MODE"] == "token"
     assert seen["RAY_AUTH_TOKEN_PATH"] == str(auth_token_path())
