@@ -8,8 +8,11 @@ wrong endpoint, bucket or option fails before any work starts.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from hft.errors import ConfigError, HftError, StoreAccessError
 
@@ -105,6 +108,21 @@ def store_failure(exc: BaseException, url: str | None = None, endpoint: str | No
     return None
 
 
+def _probe(endpoint: str, url: str, timeout: float = 5.0) -> None:
+    """A refused TCP connect is certain and instant; botocore would retry it for ~15 s first."""
+    parts = urlsplit(endpoint)
+    if not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        raise StoreAccessError(
+            f"cannot reach {endpoint} for {url} ({exc.strerror or exc}): check that the server is up and "
+            "that --storage-option endpoint_url (or AWS_ENDPOINT_URL) points at it, then rerun"
+        ) from None
+
+
 def check_store(store: Store) -> None:
     """Ask an object store's endpoint for its bucket once per process: reachable, exists, options valid."""
     if store.is_local:
@@ -114,6 +132,9 @@ def check_store(store: Store) -> None:
         return
     bucket = store.root.split("/", 1)[0]
     endpoint = str(store.storage_options.get("endpoint_url") or "") or None
+    endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        _probe(endpoint, store.url)
     try:
         store.fs.info(bucket)
     except PermissionError as exc:

@@ -236,3 +236,34 @@ def test_store_of_a_folder_that_does_not_exist(tmp_path):
     (tmp_path / "empty").mkdir()
     res = CliRunner().invoke(app, ["store", "--store", str(tmp_path / "empty")])
     assert res.exit_code == 0 and "no tick partitions" in res.output
+
+
+def test_botocore_failures_are_recognised_down_the_chain(moto_endpoint):
+    """Failures after the open-time check come from botocore/s3fs (maybe wrapped by Ray or Polars)."""
+    import s3fs
+
+    from hft.errors import StoreAccessError
+    from hft.store.access import store_failure
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    retries = {"retries": {"max_attempts": 1}}
+    for endpoint, path, expected in (
+        (dead, "bkt/x", f"cannot reach {dead} for s3://bkt/x"),
+        (
+            moto_endpoint,
+            "no-such-bucket/x",
+            "bucket 'no-such-bucket' does not exist for s3://no-such-bucket/x",
+        ),
+    ):
+        fs = s3fs.S3FileSystem(endpoint_url=endpoint, key="testing", secret="testing", config_kwargs=retries)
+        try:
+            fs.ls(path, refresh=True)
+        except Exception as exc:  # whatever botocore/s3fs raise: that is what is being recognised
+            raised = exc
+        else:
+            pytest.fail(f"{path} on {endpoint} did not fail")
+        assert store_failure(RuntimeError("a task failed"), f"s3://{path}") is None  # unrelated error
+        wrapped = RuntimeError("a task failed")
+        wrapped.__cause__ = raised
+        err = store_failure(wrapped, f"s3://{path}")
+        assert isinstance(err, StoreAccessError) and str(err).startswith(expected), err
