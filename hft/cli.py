@@ -71,7 +71,6 @@ class _LazyGroup(cli_common.HftGroup):
 
 app = typer.Typer(
     cls=_LazyGroup,
-    callback=cli_common.debug_callback,
     help="Dukascopy ticks → Parquet store → Numba engine → Optuna/Ray sweeps → Polars reports. "
     "The store is --store or $HFT_STORE (default ./data).",
     no_args_is_help=True,
@@ -101,8 +100,10 @@ def _main(
         bool,
         typer.Option("--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True),
     ] = False,
+    debug: cli_common.DebugOpt = False,
 ) -> None:
     """Global options (the help text is the app's)."""
+    cli_common.set_debug(debug)
 
 
 class Source(StrEnum):

@@ -15,7 +15,6 @@ import traceback
 from collections.abc import Iterator
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -24,6 +23,7 @@ from hft.errors import ClusterError, ConfigError, HftError, StoreAccessError
 __all__ = [
     "StorageOpts",
     "StoreOpt",
+    "DebugOpt",
     "HftGroup",
     "debug_enabled",
     "exit_code",
@@ -46,6 +46,11 @@ StorageOpts = Annotated[
         "--storage-option",
         help="fsspec option key=value (repeatable), e.g. endpoint_url=http://127.0.0.1:9000.",
     ),
+]
+
+#: `hft --debug …`: print the traceback of an error as well (also HFT_DEBUG=1).
+DebugOpt = Annotated[
+    bool, typer.Option("--debug", help="Print the traceback of an error (also HFT_DEBUG=1).")
 ]
 
 _debug = False
@@ -115,22 +120,13 @@ def exit_on_error() -> Iterator[None]:
 class HftGroup(TyperGroup):
     """Runs a sub-command so that anything it raises ends as one line and a documented exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors: Typer prints them
             raise
         except KeyboardInterrupt:
             typer.secho("interrupted", fg=typer.colors.RED, err=True)
             raise typer.Exit(130) from None
         except Exception as exc:
             fail(exc)
-
-
-def debug_callback(
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Print the traceback of an error (also HFT_DEBUG=1).")
-    ] = False,
-) -> None:
-    """Options for every sub-command (the app's own help text is the one shown)."""
-    set_debug(debug)
