@@ -126,7 +126,7 @@ def test_debug_adds_the_traceback(files, moto_endpoint):
 
 def test_every_store_command_takes_the_same_storage_option():
     for name in COMMANDS:
-        res = CliRunner().invoke(app, [name, "--help"], terminal_width=200)
+        res = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "250"}, terminal_width=250)
         assert res.exit_code == 0 and "--storage-option" in res.output, name
 
 
@@ -232,7 +232,7 @@ def test_a_busy_port_is_one_line(tmp_path):
         res = CliRunner().invoke(app, ["dashboard", "--storage", db, "--port", str(port)])
         _one_line(res, 2, f"127.0.0.1:{port}: Address already in use", "pick another --port")
         res = CliRunner().invoke(app, ["feed", "serve", str(tmp_path), "--port", str(port)])
-        _one_line(res, 2, "Address already in use", "pick another --port")
+        _one_line(res, 2, f"port {port} on 127.0.0.1 is already in use", "pick another")
 
 
 def test_store_of_a_folder_that_does_not_exist(tmp_path):
