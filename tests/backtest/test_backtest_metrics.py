@@ -82,14 +82,32 @@ def test_metrics_match_polars_on_a_real_run(tmp_path, store_copy):
     assert m["sharpe"] == pytest.approx(daily.mean() / daily.std() * 252**0.5, rel=1e-9)
     down = (daily.clip(upper_bound=0) ** 2).mean() ** 0.5
     assert m["sortino"] == pytest.approx(daily.mean() / down * 252**0.5, rel=1e-9)
-    # drawdown from the sampled curve can only understate the exact per-tick figure
-    curve = eq.sort("ts")["equity"]
-    sampled_dd = (curve.cum_max() - curve).max()
-    assert 0 < sampled_dd <= m["max_drawdown"] + 1e-9
-    assert m["max_drawdown"] < 2 * sampled_dd + 50  # same order: per-minute sampling misses little
-    # exposure: time with a position over the whole span (trades never overlap for a 1-lot strategy)
-    ticks = eq.filter(~pl.col("day_close"))  # the closes sit at 24:00, past the last tick
-    span = out.summary["data"]["ticks"] and (ticks["ts"].max() - ticks["ts"].min())
-    in_mkt = (tr["exit_time"] - tr["entry_time"]).dt.total_milliseconds().sum()
-    assert m["exposure"] == pytest.approx(in_mkt / span.total_seconds() / 1000, rel=0.02)
+    # drawdown and exposure recomputed per tick from the stored ticks and the trades alone:
+    # equity after tick k = capital + closed trades' net PnL + the open trade marked at its exit
+    # side (bid long, ask short) less its entry fee (per-unit taker fee: qty * taker_per_unit)
+    ticks = pl.read_parquet(f"{store_copy}/ticks/symbol=EURUSD/*/ticks.parquet").sort(
+        "ts", maintain_order=True
+    )
+    t = ticks["ts"].dt.epoch("ms").to_numpy()
+    bid, ask = ticks["bid"].to_numpy(), ticks["ask"].to_numpy()
+    unit = out.summary["config"]["execution"]["taker_per_unit"]
+    assert out.summary["config"]["execution"]["taker_bps"] == 0  # the entry fee is qty * unit
+    equity = np.full(t.size, float(capital))
+    open_ = np.zeros(t.size, dtype=bool)
+    for r in tr.iter_rows(named=True):
+        e0 = int(r["entry_time"].timestamp() * 1000)
+        e1 = int(r["exit_time"].timestamp() * 1000)
+        held = (t >= e0) & ((t < e1) | (r["exit_reason"] == "end"))  # flattened after the last tick
+        side = 1 if r["side"] == "long" else -1
+        liq = bid if side == 1 else ask
+        equity[held] += side * r["qty"] * (liq[held] - r["entry_price"]) - r["qty"] * unit
+        equity[(t >= e1) & ~held] += r["pnl"] - r["fees"]
+        open_ |= held
+    assert open_.any() and m["max_drawdown"] > 0
+    path = np.concatenate([equity, [capital + net.sum()]])  # then the final flat equity
+    peak = np.maximum.accumulate(np.concatenate([[capital], path]))[1:]
+    assert m["max_drawdown"] == pytest.approx((peak - path).max(), rel=1e-9)
+    assert m["max_drawdown_frac"] == pytest.approx(((peak - path) / peak).max(), rel=1e-9)
+    in_mkt = int((np.diff(t) * open_[:-1]).sum())  # time to the next tick while a position is open
+    assert m["exposure"] == pytest.approx(in_mkt / (t[-1] - t[0]), rel=1e-12)
     assert m["total_return"] == pytest.approx(m["net_pnl"] / capital, rel=1e-12)

@@ -36,8 +36,11 @@ def test_no_look_ahead_fill_is_at_a_later_tick_after_latency():
         tr = res.trades[0]
         assert tr["side"] == 1
         assert tr["entry_price"] == want_ask, latency  # never tick 3's ask 1.0012
-        assert tr["entry_ts"] > ts[3]
-        assert tr["entry_ts"] >= ts[3] + latency
+        # exactly the first tick at or after decision + latency, and never the deciding tick
+        first = int(np.searchsorted(ts, ts[3] + latency, side="left"))
+        want_ts = ts[max(first, 4)]
+        assert tr["entry_ts"] == want_ts, latency
+        assert tr["entry_ts"] == {0: ts[4], 10: ts[4], 11: ts[5], 60: ts[5], 61: ts[6]}[latency]
 
 
 def test_fractional_latency_fills_at_the_first_tick_at_or_after_the_real_due_time():

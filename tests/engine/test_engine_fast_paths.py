@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numba import njit
 
+import hft.engine.run as engine_run
 from hft.engine import BUILTINS, BatchRun, Run, exec_params
 from hft.engine import strategies as S
 from hft.engine.strategies_nb import ZS_HEADER, zscore_nb
@@ -18,8 +19,23 @@ from hft.errors import DataError
 from tests.engine.test_engine_reference import PARAMS, configs, fixture_exec, tick_streams
 
 
+@pytest.fixture
+def generic_calls(monkeypatch) -> list[int]:
+    """Chunk starts handed to the generic loop (`step_nb`, the path for a user's signal): a run
+    that set `_kernel = None` must land here, and a built-in on its own kernel never does."""
+    calls: list[int] = []
+    real = engine_run.step_nb
+
+    def counting(signal, *args):
+        calls.append(int(args[-2]))
+        return real(signal, *args)
+
+    monkeypatch.setattr(engine_run, "step_nb", counting)
+    return calls
+
+
 @pytest.mark.parametrize("name", sorted(PARAMS))
-def test_register_kernels_equal_the_array_state_path(name, eurusd):
+def test_register_kernels_equal_the_array_state_path(name, eurusd, generic_calls):
     """Built-ins run through the generic user-strategy path (state in `ss`) give identical records."""
     ts, bid, ask = eurusd["ts"], eurusd["bid"], eurusd["ask"]
     fast = Run(BUILTINS[name], PARAMS[name], fixture_exec(name))
@@ -29,7 +45,10 @@ def test_register_kernels_equal_the_array_state_path(name, eurusd):
     assert slow._kernel is None
     for a in range(0, len(ts), 40_000):
         fast.feed(ts[a : a + 40_000], bid[a : a + 40_000], ask[a : a + 40_000])
+        assert generic_calls == [], "a built-in with its own kernel must not take the generic loop"
         slow.feed(ts[a : a + 40_000], bid[a : a + 40_000], ask[a : a + 40_000])
+        assert generic_calls and generic_calls[0] == 0, "the slow run did not take the generic loop"
+        generic_calls.clear()
         np.testing.assert_array_equal(fast.ss, slow.ss)  # state saved back to the same slots
     f, s = fast.finish(), slow.finish()
     assert len(f.trades) > 0
@@ -135,7 +154,9 @@ def _realised_z(ts, bid, ask, sp) -> np.ndarray:
 
 
 @pytest.mark.parametrize(("entry_ulps", "exit_ulps"), [(-1, 0), (0, 0), (-1, -1), (-1, 1)])
-def test_zscore_shortcut_decides_thresholds_met_exactly_like_the_division(entry_ulps, exit_ulps, eurusd):
+def test_zscore_shortcut_decides_thresholds_met_exactly_like_the_division(
+    entry_ulps, exit_ulps, eurusd, generic_calls
+):
     """Entry and exit thresholds placed on (or one ulp beside) z values the ticks really produce.
 
     The register kernel skips the square root and division when its squared test is certain; at a
@@ -168,7 +189,9 @@ def test_zscore_shortcut_decides_thresholds_met_exactly_like_the_division(entry_
     zs = BUILTINS["zscore"]  # the array-state signal as a new function: always the division
     slow = Run(dataclasses.replace(zs, signal=njit(zs.signal.py_func)), sp, ep)
     fast.feed(ts, bid, ask)
+    assert generic_calls == []
     slow.feed(ts, bid, ask)
+    assert generic_calls[:1] == [0]  # the slow run really went through the division
     f, s = fast.finish(), slow.finish()
     assert len(s.trades) > 20
     if entry_ulps < 0:  # z[i] is above the entry threshold: the first trade is decided at tick i
