@@ -362,12 +362,13 @@ def _verify_store(st, symbol: str | None) -> int:
 def demo(
     workdir: Annotated[Path, typer.Option(help="Where the synthetic feed and the store go.")] = Path("."),
     days: Annotated[int, typer.Option(help="Days of synthetic XAU/USD.", min=1, max=31)] = 7,
+    trials: Annotated[int, typer.Option(help="Trials per walk-forward fold and strategy.", min=1)] = 16,
 ) -> None:
     """Offline end to end on embedded defaults: synth → feed on 127.0.0.1 → Ray ingest → store."""
     from hft.demo import run_demo
 
     try:
-        run_demo(workdir, days=days)
+        run_demo(workdir, days=days, n_trials=trials)
     except HftError as exc:
         _fail(exc)
 
