@@ -110,6 +110,12 @@ def assert_agree(got, want: OracleResult) -> None:
     np.testing.assert_allclose(r_got, r_want, rtol=0, atol=1e-12)
     closes = got.marks[got.marks["day_close"] == 1]
     assert closes["ts"].tolist() == [d for d, _ in want.day_closes]
+    mk = got.marks
+    assert list(zip(mk["ts"].tolist(), mk["day_close"].tolist(), strict=True)) == [
+        (t, c) for t, _, _, c in want.marks
+    ]
+    np.testing.assert_allclose(mk["equity"], [e for _, e, _, _ in want.marks], rtol=1e-12, atol=1e-7)
+    np.testing.assert_allclose(mk["pos"], [p for _, _, p, _ in want.marks], rtol=1e-12, atol=1e-9)
     if len(r_want) >= 2 and np.std(r_want) > 1e-9:  # Sharpe is ill-conditioned on near-equal returns
         for key in ("sharpe", "sortino"):
             assert (m[key] is None) == (o[key] is None), key

@@ -51,6 +51,10 @@ can state them):
   peak, with the peak starting at `capital`.
 - Daily closes: the equity marked at the last tick of each UTC day with ticks (the final flat
   equity for the last day); returns between consecutive closes, the first against `capital`.
+- Equity samples (`sample_s`): the first tick of a new sampling period records the period's start
+  with the equity and position as they stood before that tick (so a gap of several periods yields
+  one sample); a new UTC day's close row comes just before it. The end adds a sample at the last
+  tick with the final flat equity, then the last day's close.
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ class OracleResult:
     max_dd_frac: float
     in_market_ms: int
     day_closes: list[tuple[int, float]]  # (UTC day start ms, closing equity)
+    marks: list[tuple[int, float, float, int]]  # (ts, equity, position, 1 for a day close)
     first_ts: int
     last_ts: int
     capital: float
@@ -161,6 +166,7 @@ def simulate(raw: dict, ts, bid, ask) -> OracleResult:
     stop, take = ex.get("stop_loss"), ex.get("take_profit")
     max_hold_ms = ex["max_hold_s"] * 1000 if ex.get("max_hold_s") else None
     through = ex.get("fill_through", 0.0)
+    sample_ms = int(ex.get("sample_s", 60)) * 1000
     max_inv = ex.get("max_inventory")
     hours = ex.get("trading_hours")
     if hours is not None:
@@ -176,6 +182,7 @@ def simulate(raw: dict, ts, bid, ask) -> OracleResult:
     requests = {"buy": None, "sell": None}  # in flight: (price or None, due ts)
     in_market = 0
     day_closes: list[tuple[int, float]] = []
+    marks: list[tuple[int, float, float, int]] = []
     equity = capital
     prev_t = None
 
@@ -190,6 +197,9 @@ def simulate(raw: dict, ts, bid, ask) -> OracleResult:
         if prev_t is not None:
             if t // DAY_MS != prev_t // DAY_MS:
                 day_closes.append((prev_t // DAY_MS * DAY_MS, equity))
+                marks.append((*day_closes[-1], book.pos, 1))
+            if t // sample_ms != prev_t // sample_ms:
+                marks.append((t // sample_ms * sample_ms, equity, book.pos, 0))
             if book.pos != 0.0:
                 in_market += t - prev_t
         # the in-flight market order
@@ -258,6 +268,7 @@ def simulate(raw: dict, ts, bid, ask) -> OracleResult:
     equity = book.cash
     mark(equity)
     day_closes.append((prev_t // DAY_MS * DAY_MS, equity))
+    marks += [(prev_t, equity, 0.0, 0), (*day_closes[-1], 0.0, 1)]
     return OracleResult(
         trades=book.trades,
         final_equity=equity,
@@ -266,6 +277,7 @@ def simulate(raw: dict, ts, bid, ask) -> OracleResult:
         max_dd_frac=max_dd_frac,
         in_market_ms=in_market,
         day_closes=day_closes,
+        marks=marks,
         first_ts=int(ts[0]),
         last_ts=prev_t,
         capital=capital,
