@@ -220,6 +220,12 @@ def test_one_market_order_in_flight():
     got, _ = both(scripted([1, 0], latency_ms=1500), ts, bid, ask)
     assert rows(got) == [(2000, 4000, 1, "signal")]
     assert got.trades[0]["entry_price"] == 1.0003 and got.trades[0]["exit_price"] == 1.0004
+    # the same with a reversal wanted on tick 1: still nothing sent while the long is in flight;
+    # from tick 2 (long filled) the script wants short: sell 20 units, due 3.5 s, fills on tick 4 at
+    # bid 1.0004; the short is flattened at the end (5 s) at ask 1.0006.
+    got, _ = both(scripted([1, -1], latency_ms=1500), ts, bid, ask)
+    assert rows(got) == [(2000, 4000, 1, "signal"), (4000, 5000, -1, "end")]
+    assert got.trades[1]["entry_price"] == 1.0004 and got.trades[1]["exit_price"] == 1.0006
 
 
 @pytest.mark.parametrize(
