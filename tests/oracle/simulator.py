@@ -53,8 +53,8 @@ can state them):
   equity for the last day); returns between consecutive closes, the first against `capital`.
 - Equity samples (`sample_s`): the first tick of a new sampling period records the period's start
   with the equity and position as they stood before that tick (so a gap of several periods yields
-  one sample); a new UTC day's close row comes just before it. The end adds a sample at the last
-  tick with the final flat equity, then the last day's close.
+  one sample); a day's close row, stamped 24:00 of that UTC day, comes just before it. The end adds
+  a sample at the last tick with the final flat equity, then the last day's close.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class OracleResult:
     max_dd: float
     max_dd_frac: float
     in_market_ms: int
-    day_closes: list[tuple[int, float]]  # (UTC day start ms, closing equity)
+    day_closes: list[tuple[int, float]]  # (24:00 of the UTC day in ms, closing equity)
     marks: list[tuple[int, float, float, int]]  # (ts, equity, position, 1 for a day close)
     first_ts: int
     last_ts: int
@@ -196,7 +196,7 @@ def simulate(raw: dict, ts, bid, ask) -> OracleResult:
         t, b, a = int(t), float(b), float(a)
         if prev_t is not None:
             if t // DAY_MS != prev_t // DAY_MS:
-                day_closes.append((prev_t // DAY_MS * DAY_MS, equity))
+                day_closes.append(((prev_t // DAY_MS + 1) * DAY_MS, equity))
                 marks.append((*day_closes[-1], book.pos, 1))
             if t // sample_ms != prev_t // sample_ms:
                 marks.append((t // sample_ms * sample_ms, equity, book.pos, 0))
@@ -267,7 +267,7 @@ def simulate(raw: dict, ts, bid, ask) -> OracleResult:
         book.fill(qty, price, _fee(abs(qty), price, *taker), prev_t, "end")
     equity = book.cash
     mark(equity)
-    day_closes.append((prev_t // DAY_MS * DAY_MS, equity))
+    day_closes.append(((prev_t // DAY_MS + 1) * DAY_MS, equity))
     marks += [(prev_t, equity, 0.0, 0), (*day_closes[-1], 0.0, 1)]
     return OracleResult(
         trades=book.trades,
