@@ -40,7 +40,7 @@ def demo(tmp_path_factory) -> tuple[Path, str]:
         ],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,  # a cold Numba cache and a busy machine can take minutes
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
