@@ -21,16 +21,16 @@ from tests.engine.test_engine_reference import PARAMS, configs, fixture_exec, ti
 
 @pytest.fixture
 def generic_calls(monkeypatch) -> list[int]:
-    """Chunk starts handed to the generic loop (`step_nb`, the path for a user's signal): a run
-    that set `_kernel = None` must land here, and a built-in on its own kernel never does."""
+    """Chunk starts handed to the user-strategy path (`run._User.call`, the compiled generic loop
+    over a user's signal): the slow run must land here, a built-in on its own kernel never does."""
     calls: list[int] = []
-    real = engine_run.step_nb
+    real = engine_run._User.call
 
-    def counting(signal, *args):
+    def counting(self, fn, *args):
         calls.append(int(args[-2]))
-        return real(signal, *args)
+        return real(self, fn, *args)
 
-    monkeypatch.setattr(engine_run, "step_nb", counting)
+    monkeypatch.setattr(engine_run._User, "call", counting)
     return calls
 
 
