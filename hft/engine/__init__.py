@@ -5,7 +5,7 @@ Imports only NumPy and Numba (plus `hft.errors`); storage, configs and reports l
 per-tick loop, `events_nb` its rare paths, `signals_nb` the built-ins with register state,
 `batch_nb` K configs per tick, `runners_nb` the cached entry points, `windows_nb` the helpers of
 user strategies), `strategies` (built-in specs), `user` (user strategies: bounds-checked kernels,
-declared layouts), `run` (streaming facade), `reference` (slow pure-Python twin used by tests).
+declared layouts), `run` (streaming facade). The README's rules, in plain Python, are in tests/oracle.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The per-tick execution loop, generic over the strategy's compiled signal function.
 
-Order of work on tick i (the reference engine follows the same order):
+Order of work on tick i (tests/oracle/simulator.py states the same rules independently):
   1. equity samples / UTC-day close for the time before tick i;
   2. time in the market since the previous tick;
   3. an in-flight market order whose due time (decision ts + latency) has come fills here, buying at

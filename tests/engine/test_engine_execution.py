@@ -160,7 +160,7 @@ def test_empty_run_is_an_engine_error():
 
 def test_importing_engine_loads_no_heavy_modules():
     code = (
-        "import sys, hft.engine, hft.engine.reference\n"
+        "import sys, hft.engine\n"
         "heavy = ('ray', 'optuna', 'fsspec', 'polars', 'pyarrow', 'pydantic')\n"
         "bad = [m for m in heavy if m in sys.modules]\n"
         "print(','.join(bad))\n"

@@ -16,7 +16,7 @@ from hft.engine import BUILTINS, BatchRun, Run, exec_params
 from hft.engine import strategies as S
 from hft.engine.strategies_nb import ZS_HEADER, zscore_nb
 from hft.errors import DataError
-from tests.engine.test_engine_reference import PARAMS, configs, fixture_exec, tick_streams
+from tests.engine.engine_helpers import PARAMS, configs, fixture_exec, tick_streams
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from hft.engine import BUILTINS, BatchRun, Run, exec_params
 from hft.engine import strategies as S
-from tests.engine.test_engine_reference import PARAMS, fixture_exec
+from tests.engine.engine_helpers import PARAMS, fixture_exec
 
 
 def _run(name, sp, ep, pieces, **kw):
