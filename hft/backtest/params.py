@@ -170,6 +170,11 @@ class Registered:
     def spec(self, params: StrategyParams) -> StrategySpec:
         if self.layout is not None:
             return StrategySpec(self.name, self.signal, self.layout.state_size, self.layout, self.quoting)
+        builtin = BUILTINS.get(self.name)
+        if builtin is not None and builtin.signal is self.signal:
+            # sized from each encoded row, so a BatchRun over configs with different windows gives
+            # every row its own state instead of the first config's (built-ins are not bounds-checked)
+            return builtin
         return StrategySpec(self.name, self.signal, lambda _sp: params.state_size())
 
 
