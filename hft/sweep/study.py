@@ -101,13 +101,12 @@ def _writable(folder: Path, what: str) -> None:
 def open_storage(url: str):
     """An Optuna storage for `url`: RDB URL, `journal:PATH` or a `.log` journal file."""
     if url.startswith("journal:") or url.endswith((".log", ".journal")):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
+        from hft.sweep.journal import SweepJournalStorage
 
         path = Path(url.removeprefix("journal:")).expanduser()
         _writable(path.parent, f"--storage {url}")
         try:
-            return JournalStorage(JournalFileBackend(str(path)))
+            return SweepJournalStorage(str(path))
         except OSError as exc:
             raise SweepError(
                 f"--storage {url}: cannot open journal file {path}: {exc.strerror or exc}"
@@ -176,8 +175,14 @@ def make_sampler(spec: SweepSpec):
         return optuna.samplers.RandomSampler(seed=s.seed)
     if s.type == "nsga2":
         return optuna.samplers.NSGAIISampler(population_size=s.population_size, seed=s.seed)
-    return optuna.samplers.TPESampler(
-        n_startup_trials=s.n_startup_trials, seed=s.seed, constant_liar=True, multivariate=True
+    from hft.sweep.tpe import RefitTPESampler
+
+    return RefitTPESampler(
+        search_space=spec.distributions(),
+        n_startup_trials=s.n_startup_trials,
+        seed=s.seed,
+        constant_liar=True,
+        multivariate=True,
     )
 
 
