@@ -1,7 +1,8 @@
 """Optuna studies for a sweep: storage, sampler, pruner, binding to the spec, resuming and retrying.
 
-Only the driver touches the study (ask/tell), so one SQLite file serves even on a cluster. Default
-storage: `sqlite:///{store}/runs/{sweep}/optuna.db` for a local store; for a remote (`s3://`) store a
+Only the driver touches the study (ask/tell), so one file serves even on a cluster. Default storage
+(`hft sweep`): the journal `{store}/runs/{sweep}/optuna.journal` for a local store, its writes grouped
+per round (hft.sweep.journal); `--storage sqlite` gives `optuna.db`. For a remote (`s3://`) store a
 per-user folder keyed by the store URL, `$HFT_STATE_DIR` (default `$XDG_STATE_HOME/hft`, else
 `~/.local/state/hft`) `/studies/{store-slug}-{hash}/{sweep}/`, never the current folder. `--storage`
 takes any Optuna RDB URL, `journal:PATH` (or a `*.log` path) for a JournalStorage file, or the words
