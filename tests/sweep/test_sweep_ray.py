@@ -158,7 +158,7 @@ def test_top_k_artifacts_keep_few_folders_and_rerun_rebuilds_any_other(ray_modul
     folder = Path(week_store) / "runs" / "t_topk"
     runs = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "trials")
     assert runs == sorted({t.user_attrs["run"]["run_id"] for t in by_value[:2]})  # the top 2 only
-    objects = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("optuna.db")]
+    objects = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("optuna.")]
     assert len(objects) == 2 * 4 + len(list((folder / "trials").iterdir())) + 1  # + sweep.yaml
     assert res.artifacts == {"top_k": 2, "kept": 2, "rebuilt": 2}
     other = by_value[-1].user_attrs["run"]["run_id"]
