@@ -66,7 +66,7 @@ def test_tpe_sweep_writes_runs_and_user_attrs_and_reads_days_once(ray_module, we
     assert res.storage.startswith("journal:") and res.storage.endswith("runs/t_tpe/optuna.journal")
     assert study.metric_names == ["net_pnl"]
     attrs = study.user_attrs
-    assert (attrs["sweep"], attrs["phase"], attrs["store"]) == ("t_tpe", "search", str(week_store))
+    assert (attrs["sweep"], attrs["phase"], attrs["store"]) == ("t_tpe", "train", str(week_store))
     assert (attrs["data_start"], attrs["data_end"]) == (str(spec.data.start), str(spec.data.end))
     assert attrs["spec"]["sampler"]["type"] == "tpe"
     assert yaml.safe_load(Path(res.summary_path).read_text())["studies"][0]["counts"]["complete"] == 10
