@@ -129,23 +129,39 @@ def dashboard(
     storage: Annotated[
         str | None,
         typer.Option(
-            help="Optuna storage URL (sqlite:///…/optuna.db) or journal file; default {store}/runs/optuna.db."
+            help="Optuna storage URL (sqlite:///…/optuna.db) or journal file; default: the store's."
         ),
     ] = None,
     store: Annotated[
-        str, typer.Option(envvar="HFT_STORE", help="Store whose runs/optuna.db is the default storage.")
+        str,
+        typer.Option(
+            envvar="HFT_STORE", help="Store whose sweeps (runs/*/optuna.journal or optuna.db) are served."
+        ),
     ] = "./data",
-    host: Annotated[
-        str, typer.Option(help="Address to bind (keep 127.0.0.1 unless you mean to share).")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0 = any free port).", min=0, max=65535)] = 8080,
+    sweep: Annotated[
+        str | None, typer.Option(help="With several sweeps in the store: serve this one (live).")
+    ] = None,
+    port: Annotated[
+        int, typer.Option(help="Port on 127.0.0.1 (0 = any free port).", min=0, max=65535)
+    ] = 8080,
 ) -> None:
-    """Serve optuna-dashboard on a sweep's Optuna storage."""
-    from hft.reduce.dashboard import default_storage, serve_dashboard
+    """Serve optuna-dashboard on 127.0.0.1 for a store's sweeps (all of them, or --sweep NAME)."""
+    from hft.reduce.dashboard import merged, pick_storage, serve_dashboard
+
+    def say(m: str) -> None:
+        typer.echo(m)
+        sys.stdout.flush()
 
     try:
-        url = storage or default_storage(store)
-        serve_dashboard(url, host, port, announce=lambda m: (typer.echo(m), sys.stdout.flush()))
+        if storage:
+            serve_dashboard(storage, port, announce=say)
+            return
+        url, found = pick_storage(store, sweep)
+        if url:
+            serve_dashboard(url, port, announce=say)
+            return
+        say(f"{len(found)} sweeps in {store}: {', '.join(found)} (a snapshot; --sweep NAME for a live view)")
+        serve_dashboard(merged(found), port, announce=say, what=f"{len(found)} sweeps")
     except (HftError, ConfigError) as exc:
         _fail(exc)
 

@@ -172,8 +172,11 @@ def _importance(storage: str, study: str | None):
 
 
 def _default_storage(scan: RunsScan) -> str | None:
-    dbs = [f for f in scan.optuna_files if posixpath.basename(f) == "optuna.db"]
-    return f"sqlite:///{dbs[0]}" if len(dbs) == 1 else None
+    """The one study file of the runs (a sweep's default journal, or optuna.db), if there is one."""
+    files = [f for f in scan.optuna_files if posixpath.basename(f) in ("optuna.db", "optuna.journal")]
+    if len(files) != 1:
+        return None
+    return f"sqlite:///{files[0]}" if files[0].endswith(".db") else files[0]
 
 
 def export_table(df: pl.DataFrame, target: str, storage_options: dict[str, Any] | None = None) -> str:

@@ -15,12 +15,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 from optuna.trial import TrialState
 
 from hft.errors import SweepError
+from hft.sweep.journal import batched
+from hft.sweep.labels import label_study, metric_attrs, set_user_attrs
 from hft.sweep.pool import ActorPool
 from hft.sweep.spec import SweepSpec
 from hft.sweep.study import counted, grid_open
@@ -85,8 +87,24 @@ class _Job:
     stepwise: bool = False
 
 
+class Dispatch(Protocol):
+    """How the driver talks to a pool: idle actors, calls in flight, results as they finish.
+
+    `ActorPool.dispatch` gives the Ray one (`_Dispatch`); bench/driver.py plugs in an in-process pool
+    that answers instantly, so only the driver is measured.
+    """
+
+    idle: deque
+    inflight: dict
+
+    def send(self, job: _Job) -> None: ...
+    def advance(self, job: _Job, prune: list[int]) -> None: ...
+    def wait(self, block: bool = True) -> tuple[_Job, StepReport | None, str | None] | None: ...
+    def release(self, job: _Job) -> None: ...
+
+
 class _Dispatch:
-    """Idle actors, calls in flight, and dead actors replaced."""
+    """Ray actors: idle ones, calls in flight, and dead actors replaced."""
 
     def __init__(self, pool: ActorPool, stats: SweepStats) -> None:
         self.pool, self.stats = pool, stats
@@ -103,12 +121,15 @@ class _Dispatch:
         job.sent = time.perf_counter()
         self.inflight[job.actor.advance.remote(prune)] = job
 
-    def wait(self) -> tuple[_Job, StepReport | None, str | None]:
-        """The next finished call: (job, report, None), or (job, None, reason) when its actor died."""
+    def wait(self, block: bool = True) -> tuple[_Job, StepReport | None, str | None] | None:
+        """The next finished call: (job, report, None), or (job, None, reason) when its actor died;
+        None when `block` is false and no call has finished."""
         import ray
         from ray.exceptions import RayActorError, RayTaskError
 
-        ready, _ = ray.wait(list(self.inflight), num_returns=1)
+        ready, _ = ray.wait(list(self.inflight), num_returns=1, timeout=None if block else 0)
+        if not ready:
+            return None
         job = self.inflight.pop(ready[0])
         try:
             rep = ray.get(ready[0])
@@ -134,6 +155,17 @@ class _Dispatch:
         if job.actor is not None:
             self.idle.append(job.actor)
             job.actor = None
+
+
+def _tell(study: optuna.Study, trial, values=None, state: TrialState | None = None) -> None:
+    """`study.tell` without the deep copy of the finished trial it returns (the driver drops it;
+    with a trial's ~20 user attributes the copy was half the cost of a tell)."""
+    try:
+        from optuna.study._tell import _tell_with_warning
+    except ImportError:  # pragma: no cover - another Optuna
+        study.tell(trial, values, state=state)
+        return
+    _tell_with_warning(study=study, trial=trial, value_or_values=values, state=state)
 
 
 def _progress(desc: str, total: int, initial: int, enabled: bool):
@@ -179,7 +211,8 @@ def optimise(
     sign = 1 if spec.objectives[0].direction == "maximize" else -1
     best: list[float] = []
     bar = _progress(desc, n_trials, sum(done.values()), progress)
-    disp = _Dispatch(pool, stats)
+    disp = pool.dispatch(stats)
+    dists = spec.distributions()
     retry: deque[_Job] = deque()
     live_trials = 0
     replaced = 0
@@ -201,15 +234,15 @@ def optimise(
         nonlocal live_trials, remaining, replaced
         t = time.perf_counter()
         if state == "complete":
-            study.tell(trial, values)
+            _tell(study, trial, values)
             v = values[0] if isinstance(values, list) else values
             if not best or v * sign > best[0]:
                 best[:] = [v * sign]
         elif state == "pruned":
-            study.tell(trial, state=TrialState.PRUNED)
+            _tell(study, trial, state=TrialState.PRUNED)
         else:
             trial.set_user_attr("error", error or "failed")
-            study.tell(trial, state=TrialState.FAIL)
+            _tell(study, trial, state=TrialState.FAIL)
         stats.tell_s += time.perf_counter() - t
         done[state] += 1
         live_trials -= 1
@@ -226,10 +259,11 @@ def optimise(
             finish(trial, "failed", error=out.error)
             return
         t = time.perf_counter()
-        trial.set_user_attr("metrics", out.metrics)
-        trial.set_user_attr("run", {"run_id": out.run_id, "folder": out.folder, "ticks": out.ticks})
+        metrics = metric_attrs(out.metrics)  # one numeric attribute per metric (hft.sweep.labels)
+        run = {"run_id": out.run_id, "folder": out.folder, "ticks": out.ticks}
+        set_user_attrs(study, trial, {**metrics, "run": run})
         stats.tell_s += time.perf_counter() - t
-        values = [out.metrics.get(o.metric) for o in spec.objectives]
+        values = [metrics.get(o.metric) for o in spec.objectives]
         bad = [
             o.metric
             for o, v in zip(spec.objectives, values, strict=True)
@@ -258,62 +292,72 @@ def optimise(
             folders=spec.artifacts_top_k is None,
         )
 
+    def handle(job: _Job, rep: StepReport | None, died: str | None) -> None:
+        if callback is not None:
+            callback(stats, pool)
+        if died is not None:
+            job.attempts += 1
+            if job.attempts > spec.resources.max_retries:
+                for k_ in list(job.trials):
+                    finish(job.trials.pop(k_), "failed", error=f"{died} (after {job.attempts} attempts)")
+                return
+            tasks = [t_ for t_ in job.req.tasks if t_.key in job.trials]
+            job.req = replace(job.req, tasks=tasks)
+            if job.trials:
+                retry.append(job)
+            return
+        for out in rep.outcomes:
+            told(job, out)
+        if not job.stepwise or rep.done:
+            for k_ in list(job.trials):  # a stepwise batch ends with every trial told
+                finish(job.trials.pop(k_), "failed", error="actor returned no result")
+            disp.release(job)
+            return
+        prune = []
+        t = time.perf_counter()
+        for key, value in rep.values.items():
+            trial = job.trials.get(key)
+            if trial is None:
+                continue
+            trial.report(value, rep.step)
+            if trial.should_prune():
+                prune.append(key)
+        stats.tell_s += time.perf_counter() - t
+        for key in prune:
+            finish(job.trials.pop(key), "pruned")
+        disp.advance(job, prune)
+
+    with batched(study):
+        label_study(study, spec, start=start, end=end, store=store, phase=str((tags or {}).get("phase", "")))
+    got = None
     try:
         while True:
-            while disp.idle and (retry or remaining > 0):
-                if retry:
-                    disp.send(retry.popleft())
-                    continue
-                share = math.ceil(remaining / max(1, len(disp.idle)))
-                k = max(1, min(spec.resources.batch, remaining, share))
-                t = time.perf_counter()
-                try:
-                    trials = [study.ask(spec.distributions()) for _ in range(k)]
-                except Exception as exc:  # leaves a RUNNING trial, recovered on the next run
-                    raise SweepError(
-                        f"study {study.study_name}: the sampler could not propose a trial: "
-                        f"{str(exc).splitlines()[0][:300]} (rerun to resume)"
-                    ) from exc
-                stats.ask_s += time.perf_counter() - t
-                remaining -= k
-                live_trials += k
-                disp.send(_Job(request(trials), {tr.number: tr for tr in trials}, stepwise=stepwise))
+            # Results that are in, then new trials for every idle actor: one storage write (journal).
+            with batched(study):
+                while got is not None:
+                    handle(*got)
+                    got = disp.wait(block=False) if disp.inflight else None
+                while disp.idle and (retry or remaining > 0):
+                    if retry:
+                        disp.send(retry.popleft())
+                        continue
+                    share = math.ceil(remaining / max(1, len(disp.idle)))
+                    k = max(1, min(spec.resources.batch, remaining, share))
+                    t = time.perf_counter()
+                    try:
+                        trials = [study.ask(dists) for _ in range(k)]
+                    except Exception as exc:  # leaves a RUNNING trial, recovered on the next run
+                        raise SweepError(
+                            f"study {study.study_name}: the sampler could not propose a trial: "
+                            f"{str(exc).splitlines()[0][:300]} (rerun to resume)"
+                        ) from exc
+                    stats.ask_s += time.perf_counter() - t
+                    remaining -= k
+                    live_trials += k
+                    disp.send(_Job(request(trials), {tr.number: tr for tr in trials}, stepwise=stepwise))
             if not disp.inflight:
                 break
-            job, rep, died = disp.wait()
-            if callback is not None:
-                callback(stats, pool)
-            if died is not None:
-                job.attempts += 1
-                if job.attempts > spec.resources.max_retries:
-                    for k_ in list(job.trials):
-                        finish(job.trials.pop(k_), "failed", error=f"{died} (after {job.attempts} attempts)")
-                    continue
-                tasks = [t_ for t_ in job.req.tasks if t_.key in job.trials]
-                job.req = replace(job.req, tasks=tasks)
-                if job.trials:
-                    retry.append(job)
-                continue
-            for out in rep.outcomes:
-                told(job, out)
-            if not job.stepwise or rep.done:
-                for k_ in list(job.trials):  # a stepwise batch ends with every trial told
-                    finish(job.trials.pop(k_), "failed", error="actor returned no result")
-                disp.release(job)
-                continue
-            prune = []
-            t = time.perf_counter()
-            for key, value in rep.values.items():
-                trial = job.trials.get(key)
-                if trial is None:
-                    continue
-                trial.report(value, rep.step)
-                if trial.should_prune():
-                    prune.append(key)
-            stats.tell_s += time.perf_counter() - t
-            for key in prune:
-                finish(job.trials.pop(key), "pruned")
-            disp.advance(job, prune)
+            got = disp.wait()
     finally:
         if bar is not None:
             postfix()
@@ -344,7 +388,7 @@ def run_requests(
 ) -> dict[int, TrialOutcome]:
     """Run plain batches (no study) across the pool; outcomes by task key."""
     stats = stats or SweepStats()
-    disp = _Dispatch(pool, stats)
+    disp = pool.dispatch(stats)
     todo = deque(_Job(r, {}) for r in requests)
     out: dict[int, TrialOutcome] = {}
     total = sum(len(r.tasks) for r in requests)

@@ -46,6 +46,12 @@ class ActorPool:
     def _spawn(self):
         return self._cls.remote(self.resources.cache_mb)
 
+    def dispatch(self, stats):
+        """The driver's view of this pool (see hft.sweep.driver.Dispatch)."""
+        from hft.sweep.driver import _Dispatch
+
+        return _Dispatch(self, stats)
+
     def replace(self, dead) -> Any:
         """Swap a dead actor for a new one (same slot); returns the new handle."""
         import ray

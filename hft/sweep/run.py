@@ -153,7 +153,7 @@ def run_sweep(
     if not feeds:  # nothing will fetch them: say so before anything starts
         _check_days(spec, st, echo, strict)
     url = (
-        default_storage(spec, st, storage or "sqlite") if storage in (None, "sqlite", "journal") else storage
+        default_storage(spec, st, storage or "journal") if storage in (None, "sqlite", "journal") else storage
     )
     backend = open_storage(url)
     n = n_trials or spec.n_trials

@@ -1,7 +1,8 @@
 """Optuna studies for a sweep: storage, sampler, pruner, binding to the spec, resuming and retrying.
 
-Only the driver touches the study (ask/tell), so one SQLite file serves even on a cluster. Default
-storage: `sqlite:///{store}/runs/{sweep}/optuna.db` for a local store; for a remote (`s3://`) store a
+Only the driver touches the study (ask/tell), so one file serves even on a cluster. Default storage
+(`hft sweep`): the journal `{store}/runs/{sweep}/optuna.journal` for a local store, its writes grouped
+per round (hft.sweep.journal); `--storage sqlite` gives `optuna.db`. For a remote (`s3://`) store a
 per-user folder keyed by the store URL, `$HFT_STATE_DIR` (default `$XDG_STATE_HOME/hft`, else
 `~/.local/state/hft`) `/studies/{store-slug}-{hash}/{sweep}/`, never the current folder. `--storage`
 takes any Optuna RDB URL, `journal:PATH` (or a `*.log` path) for a JournalStorage file, or the words
@@ -101,13 +102,12 @@ def _writable(folder: Path, what: str) -> None:
 def open_storage(url: str):
     """An Optuna storage for `url`: RDB URL, `journal:PATH` or a `.log` journal file."""
     if url.startswith("journal:") or url.endswith((".log", ".journal")):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
+        from hft.sweep.journal import SweepJournalStorage
 
         path = Path(url.removeprefix("journal:")).expanduser()
         _writable(path.parent, f"--storage {url}")
         try:
-            return JournalStorage(JournalFileBackend(str(path)))
+            return SweepJournalStorage(str(path))
         except OSError as exc:
             raise SweepError(
                 f"--storage {url}: cannot open journal file {path}: {exc.strerror or exc}"
@@ -176,8 +176,14 @@ def make_sampler(spec: SweepSpec):
         return optuna.samplers.RandomSampler(seed=s.seed)
     if s.type == "nsga2":
         return optuna.samplers.NSGAIISampler(population_size=s.population_size, seed=s.seed)
-    return optuna.samplers.TPESampler(
-        n_startup_trials=s.n_startup_trials, seed=s.seed, constant_liar=True, multivariate=True
+    from hft.sweep.tpe import RefitTPESampler
+
+    return RefitTPESampler(
+        search_space=spec.distributions(),
+        n_startup_trials=s.n_startup_trials,
+        seed=s.seed,
+        constant_liar=True,
+        multivariate=True,
     )
 
 

@@ -41,6 +41,7 @@ from hft.backtest.artifacts import dump_yaml, parquet_bytes
 from hft.errors import ConfigError
 from hft.store.fs import Store
 from hft.store.ticks import list_days, read_manifest
+from hft.sweep.labels import trial_metrics
 from hft.sweep.spec import METRICS, SweepSpec, WalkForward
 
 __all__ = [
@@ -109,7 +110,7 @@ def fold_row(
         "params": dump_yaml(params).strip(),
         **{f"param_{k}": (best.params.get(k) if best is not None else None) for k in spec.space},
     }
-    train = (best.user_attrs.get("metrics") or {}) if best is not None else {}
+    train = trial_metrics(best) if best is not None else {}
     for o in spec.objectives:
         row[f"train_{o.metric}"] = _f(train.get(o.metric))
     row["run_id"] = outcome.run_id if outcome is not None else None

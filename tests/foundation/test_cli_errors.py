@@ -230,7 +230,7 @@ def test_a_busy_port_is_one_line(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         res = CliRunner().invoke(app, ["dashboard", "--storage", db, "--port", str(port)])
-        _one_line(res, 2, f"127.0.0.1:{port}: Address already in use", "pick another --port")
+        _one_line(res, 2, f"port {port} on 127.0.0.1 is in use", "--port")
         res = CliRunner().invoke(app, ["feed", "serve", str(tmp_path), "--port", str(port)])
         _one_line(res, 2, f"port {port} on 127.0.0.1 is already in use", "pick another")
 

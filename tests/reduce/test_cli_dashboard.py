@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +14,6 @@ import pytest
 from typer.testing import CliRunner
 
 from hft.reduce.cli import app
-from hft.reduce.dashboard import free_port
 from tests.reduce.conftest import eager_top, folder_of
 
 
@@ -42,43 +43,89 @@ def test_report_cli_names_a_bad_metric(runs_dir):
     assert "'nope' is not one of" in res.output and "'sharpe'" in res.output  # the choices are listed
 
 
-@pytest.mark.slow
-def test_dashboard_serves_the_study_over_http(tmp_path):
+def _studies(tmp_path):
+    """Two sweeps in a store as `hft sweep` leaves them: a journal (default) and a SQLite one."""
+    from hft.sweep.study import open_storage
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    study = optuna.create_study(study_name="sweep-1", storage=storage)
-    study.optimize(lambda t: (t.suggest_float("x", -3, 3) - 1) ** 2, n_trials=7)
-    port = free_port()
+    store = tmp_path / "store"
+    made = {}
+    for sweep, url in (
+        ("alpha", f"journal:{store / 'runs' / 'alpha' / 'optuna.journal'}"),
+        ("beta", f"sqlite:///{store / 'runs' / 'beta' / 'optuna.db'}"),
+    ):
+        (store / "runs" / sweep).mkdir(parents=True)
+        study = optuna.create_study(study_name=sweep, storage=open_storage(url))
+        study.optimize(lambda t: (t.suggest_float("x", -3, 3) - 1) ** 2, n_trials=3 + len(made))
+        made[sweep] = study.best_value
+    return str(store), made
+
+
+def _serve(args):
+    """Start `hft dashboard ARGS --port 0`; (process, base URL) once it answers over HTTP."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hft.reduce.cli", "dashboard", "--storage", storage, "--port", str(port)],
+        [sys.executable, "-m", "hft.reduce.cli", "dashboard", *args, "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        m = re.search(r"http://(127\.0\.0\.1):(\d+)/", line)
+        if m:
+            return proc, m.group(0)
+    proc.wait(timeout=10)
+    raise AssertionError("dashboard did not start: " + "".join(lines))
+
+
+def _get(url):
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return json.loads(resp.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+@pytest.mark.slow
+def test_dashboard_finds_every_sweep_of_the_store_and_serves_one_on_request(tmp_path):
+    store, made = _studies(tmp_path)
+    proc, base = _serve(["--store", store])
     try:
-        body = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and body is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as resp:
-                    body = json.loads(resp.read())
-            except OSError:
-                assert proc.poll() is None, proc.stdout.read()
-                time.sleep(0.3)
-        assert body is not None, "dashboard did not answer"
+        body = _get(base + "api/studies")
         studies = {s["study_name"]: s for s in body["study_summaries"]}
-        assert studies["sweep-1"]["directions"] == ["minimize"]
-        sid = studies["sweep-1"]["study_id"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{sid}", timeout=5) as resp:
-            detail = json.loads(resp.read())
-        assert len(detail["trials"]) == 7
-        assert detail["best_trials"][0]["values"][0] == pytest.approx(study.best_value)
+        assert set(studies) == {"alpha", "beta"}
+        sid = studies["beta"]["study_id"]
+        detail = _get(f"{base}api/studies/{sid}")
+        assert len(detail["trials"]) == 4
+        assert detail["best_trials"][0]["values"][0] == pytest.approx(made["beta"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    proc, base = _serve(["--store", store, "--sweep", "alpha"])
+    try:
+        names = [s["study_name"] for s in _get(base + "api/studies")["study_summaries"]]
+        assert names == ["alpha"]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
 
 
-def test_dashboard_without_storage_names_the_missing_file(tmp_path):
-    res = CliRunner().invoke(app, ["dashboard", "--store", str(tmp_path)])
-    assert res.exit_code == 2
-    assert "optuna.db" in res.output
+def test_dashboard_port_in_use_and_empty_store_are_one_line_errors(tmp_path):
+    store, _ = _studies(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        res = CliRunner().invoke(app, ["dashboard", "--store", store, "--sweep", "beta", "--port", str(port)])
+    assert res.exit_code != 0
+    assert f"port {port} on 127.0.0.1 is in use" in res.output and len(res.output.strip().splitlines()) == 1
+    res = CliRunner().invoke(app, ["dashboard", "--store", str(tmp_path / "empty"), "--port", "0"])
+    assert res.exit_code != 0 and "no sweep studies under" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    res = CliRunner().invoke(app, ["dashboard", "--store", store, "--sweep", "gamma"])
+    assert res.exit_code != 0 and "sweeps: alpha, beta" in res.output

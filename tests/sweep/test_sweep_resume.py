@@ -3,9 +3,9 @@ completed is lost or run again, each interrupted trial runs again exactly once, 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -39,15 +39,20 @@ def _driver(spec_path, cwd):
     )
 
 
-def _complete(db) -> int:
-    """Completed trials, read with plain sqlite3 (cheap enough to poll while the driver writes)."""
-    if not db.exists():
+def _complete(journal) -> int:
+    """Completed trials in the default (journal) storage as the file stands (the driver appends whole
+    rounds, so a reader never sees half of one)."""
+    if not journal.exists():
         return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
-            return con.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
-    except sqlite3.Error:  # tables not created yet
-        return 0
+    lines = [json.loads(x) for x in journal.read_text().splitlines()]
+    # op 6 = SET_TRIAL_STATE_VALUES (optuna.storages.journal JournalOperation); state 1 = COMPLETE
+    return sum(1 for x in lines if x["op_code"] == 6 and x["state"] == TrialState.COMPLETE.value)
+
+
+def _storage(journal):
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    return JournalStorage(JournalFileBackend(str(journal)))
 
 
 def _mtime(trial) -> int:
@@ -61,8 +66,7 @@ def test_driver_killed_while_trials_run_resumes_exactly(week_store, tmp_path):
     raw = gated_spec(week_store, "t_resume", gate, n_trials=N_TRIALS, resources={"batch": 2, "actors": 2})
     spec_path = tmp_path / "resume.yaml"
     spec_path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    db = tmp_path / "store" / "runs" / "t_resume" / "optuna.db"
-    url = f"sqlite:///{db}"
+    db = tmp_path / "store" / "runs" / "t_resume" / "optuna.journal"  # the default storage
 
     proc = _driver(spec_path, tmp_path)
     deadline = time.monotonic() + 240
@@ -81,7 +85,7 @@ def test_driver_killed_while_trials_run_resumes_exactly(week_store, tmp_path):
         p.kill()
     psutil.wait_procs(alive, timeout=5)
 
-    before = optuna.load_study(study_name="t_resume", storage=url).get_trials()
+    before = optuna.load_study(study_name="t_resume", storage=_storage(db)).get_trials()
     complete_before = {t.number: t for t in before if t.state == TrialState.COMPLETE}
     running_before = {t.number: t for t in before if t.state == TrialState.RUNNING}
     assert len(complete_before) >= LET_THROUGH and len(complete_before) < N_TRIALS
@@ -94,7 +98,7 @@ def test_driver_killed_while_trials_run_resumes_exactly(week_store, tmp_path):
     again = _driver(spec_path, tmp_path)
     out, _ = again.communicate(timeout=300)
     assert again.returncode == 0, out[-3000:]
-    study = optuna.load_study(study_name="t_resume", storage=url)
+    study = optuna.load_study(study_name="t_resume", storage=_storage(db))
     after = {t.number: t for t in study.get_trials()}
     c = counted(study)
     assert c["complete"] == N_TRIALS and c["running"] == c["waiting"] == c["failed"] == 0

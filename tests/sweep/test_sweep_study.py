@@ -188,7 +188,7 @@ def test_all_failing_sweep_exits_1_with_reasons_then_completes_once_repaired(
     assert "study t_allfail: no trial had completed on the old tick data" in out.output
     assert "retried 4 failed trial(s)" in out.output
     study = optuna.load_study(
-        study_name="t_allfail", storage=f"sqlite:///{week_store}/runs/t_allfail/optuna.db"
+        study_name="t_allfail", storage=open_storage(f"journal:{week_store}/runs/t_allfail/optuna.journal")
     )
     failed = {t.number: t for t in study.get_trials(states=(TrialState.FAIL,))}
     done = study.get_trials(states=(TrialState.COMPLETE,))
