@@ -6,27 +6,70 @@ Layout it reads: `{store}/runs/{sweep}/trials/**/part-*.parquet` (result rows, h
 (hft.backtest.artifacts) and `{store}/runs/{sweep}/walkforward.parquet`.
 """
 
-from hft.reduce.curves import (
-    RunDetail,
-    autocorrelation,
-    equity_drawdown,
-    load_run,
-    trade_stats,
-    vol_clustering,
-)
-from hft.reduce.leaderboard import (
-    compare_strategies,
-    leaderboard,
-    leaderboard_query,
-    leaderboard_sections,
-    rank_runs,
-    runs_table,
-)
-from hft.reduce.report import Report, build_report, export_table
-from hft.reduce.scan import RunsScan, Skipped, SkippedArtifactWarning, polars_storage_options, scan_runs
-from hft.reduce.selection import Selection, degradation_frame, selection, selection_frame
-from hft.reduce.sensitivity import explained_variance, heatmap_grid, param_levels, sensitivity
-from hft.reduce.walkforward import walkforward_summary, walkforward_table
+import importlib
+import sys
+import types
+
+# Lazy exports: `import hft.reduce.honest` (pure NumPy + SciPy) must not load Polars through here.
+_EXPORTS = {
+    "RunDetail": "curves",
+    "autocorrelation": "curves",
+    "equity_drawdown": "curves",
+    "load_run": "curves",
+    "trade_stats": "curves",
+    "vol_clustering": "curves",
+    "compare_strategies": "leaderboard",
+    "leaderboard": "leaderboard",
+    "leaderboard_query": "leaderboard",
+    "leaderboard_sections": "leaderboard",
+    "rank_runs": "leaderboard",
+    "runs_table": "leaderboard",
+    "Report": "report",
+    "build_report": "report",
+    "export_table": "report",
+    "RunsScan": "scan",
+    "Skipped": "scan",
+    "SkippedArtifactWarning": "scan",
+    "polars_storage_options": "scan",
+    "scan_runs": "scan",
+    "Selection": "selection",
+    "degradation_frame": "selection",
+    "selection": "selection",
+    "selection_frame": "selection",
+    "explained_variance": "sensitivity",
+    "heatmap_grid": "sensitivity",
+    "param_levels": "sensitivity",
+    "sensitivity": "sensitivity",
+    "walkforward_summary": "walkforward",
+    "walkforward_table": "walkforward",
+}
+
+
+def __getattr__(name: str):
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'hft.reduce' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"hft.reduce.{mod}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+class _Package(types.ModuleType):
+    """`hft.reduce.leaderboard` / `.selection` / `.sensitivity` name both a submodule and its main
+    function; importing the submodule binds the function here (as the eager imports once did)."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
 
 __all__ = [
     "RunDetail",
