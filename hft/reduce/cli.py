@@ -20,7 +20,7 @@ from hft.reduce.scan import METRIC_COLUMNS
 #: `--by` choices: every numeric metric a run summary carries.
 Metric = StrEnum("Metric", {**{m: m for m, t in METRIC_COLUMNS.items() if t.is_numeric()}, "dsr": "dsr"})
 #: `--phase` choices (hft.store.results.PHASES, or every phase)
-Phase = StrEnum("Phase", {p: p for p in ("test", "train", "run", "all")})
+Phase = StrEnum("Phase", {p: p for p in ("test", "oos_check", "train", "run", "all")})
 
 __all__ = ["report", "dashboard", "app"]
 
@@ -44,7 +44,10 @@ def report(
     ] = Metric.sharpe,
     phase: Annotated[
         Phase,
-        typer.Option(help="Only rows of this phase: test (walk-forward out of sample), train, run, or all."),
+        typer.Option(
+            help="Only rows of this phase: test (walk-forward out of sample), oos_check (next best "
+            "train trials on the test windows, not selected), train, run, or all."
+        ),
     ] = Phase.all,
     min_days: Annotated[
         int,

@@ -158,9 +158,18 @@ def _leaderboard(report: Report) -> str:
     out = []
     if "phase" in ranked.columns and (ranked["phase"] == "test").any():
         oos = ranked.filter(pl.col("phase") == "test").head(top)
-        rest = ranked.filter((pl.col("phase") != "test") | pl.col("phase").is_null()).head(top)
+        checks = ranked.filter(pl.col("phase") == "oos_check").head(top)
+        rest = ranked.filter(~pl.col("phase").is_in(["test", "oos_check"]) | pl.col("phase").is_null()).head(
+            top
+        )
         out.append("<h3>Out of sample (walk-forward test windows): the numbers to trust</h3>")
         out.append(table_html(oos.select(_lead_cols(oos, by)), currency=cur))
+        if checks.height:
+            out.append(
+                "<h3>Out-of-sample checks, NOT selected: the next best train trials on the test windows "
+                "(they measure in- vs out-of-sample agreement; the choice was made before them)</h3>"
+            )
+            out.append(table_html(checks.select(_lead_cols(checks, by)), currency=cur))
         out.append("<h3>In sample and other runs</h3>")
         out.append(table_html(rest.select(_lead_cols(rest, by)), currency=cur))
     else:

@@ -42,9 +42,11 @@ RATIO_METRICS = frozenset(
     {"sharpe", "sortino", "calmar", "psr", "dsr", "sharpe_lo", "sharpe_hi", "sharpe_se"}
 )
 DEFAULT_MIN_DAYS = 20
-PHASES = ("test", "run", "train")  # the order rankings are shown in: out-of-sample first
+PHASES = ("test", "oos_check", "run", "train")  # the order rankings are shown in: out-of-sample first
 PHASE_TITLES = {
     "test": "Out-of-sample: walk-forward test windows",
+    "oos_check": "Out-of-sample checks, NOT selected: the next best train trials on the test windows "
+    "(for in- vs out-of-sample agreement only)",
     "run": "Single runs",
     "train": "In-sample: sweep trials on their training windows",
 }

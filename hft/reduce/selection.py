@@ -5,7 +5,9 @@ range. For each in-sample window (phase train, and groups of single runs) the tr
 returns form a trials × days matrix that hft.reduce.honest turns into n_tried (every row: complete,
 pruned and failed), n_effective, the expected maximum Sharpe under the null, the DSR of the
 selected best and the PBO by CSCV. Walk-forward sweeps add, per fold, the in-sample vs
-out-of-sample degradation (train Sharpe vs test Sharpe of the trials run on both windows).
+out-of-sample degradation: rank correlation of train vs test figures of the trials run on both
+windows (the selected trial, phase test, plus the next best train trials, phase oos_check), on
+Sharpe, or total_return / net_pnl when the test window is too short for a Sharpe (`metric`).
 Each row also gets its own `dsr`: its PSR against the expected maximum Sharpe of its window.
 
 Rows without daily returns (runs written before they were stored) are left out of these figures
@@ -36,7 +38,17 @@ __all__ = [
 
 DEFAULT_PBO_SPLITS = 16
 WINDOW = ("group", "phase", "fold", "start", "end")
-_COLS = (*WINDOW, "trial", "run_id", "status", "sharpe", "daily_dates", "daily_returns")
+_COLS = (
+    *WINDOW,
+    "trial",
+    "run_id",
+    "status",
+    "sharpe",
+    "total_return",
+    "net_pnl",
+    "daily_dates",
+    "daily_returns",
+)
 
 
 class Selection:
@@ -184,7 +196,7 @@ def selection(
     for values, df in parts.items():
         key = dict(zip(WINDOW, values, strict=True))
         choice = (best or {}).get((key["group"], key["phase"], key["fold"]))
-        if key["phase"] == "test":  # one selected trial per fold: its DSR is its PSR (no selection)
+        if key["phase"] in OOS_PHASES:  # no choice made on a test window: a row's DSR is its PSR
             frames.append(_single_dsr(df))
             continue
         stats, dsr = _window_stats(key, df, n_splits, choice)
@@ -204,23 +216,62 @@ def _single_dsr(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: rank correlation metrics in order of preference: a 1-day test window has no Sharpe (it needs at
+#: least 2 daily returns), so the degradation falls back to total_return, then net_pnl, and says so
+DEGRADATION_METRICS = ("sharpe", "total_return", "net_pnl")
+OOS_PHASES = ("test", "oos_check")  # the selected trial, and the other top train trials on the test window
+
+
 def _degradation(rows: pl.DataFrame) -> list[dict[str, Any]]:
-    """Per walk-forward fold: train vs test Sharpe of the trials run on both windows."""
-    test = rows.filter((pl.col("phase") == "test") & (pl.col("status") == "complete"))
+    """Per walk-forward fold: train vs test figures of the trials run on both windows (the selected
+    trial, phase test, and the next best train trials, phase oos_check), on the first metric of
+    DEGRADATION_METRICS that gives a rank correlation (else the first with any pair)."""
+    test = rows.filter(pl.col("phase").is_in(OOS_PHASES) & (pl.col("status") == "complete"))
     out = []
     for (group, fold), t in test.partition_by(["group", "fold"], as_dict=True, maintain_order=True).items():
         train = rows.filter(
             (pl.col("group") == group) & (pl.col("phase") == "train") & (pl.col("fold") == fold)
         ).filter(pl.col("status") == "complete")
-        by_trial = dict(zip(t["trial"].to_list(), t["sharpe"].to_list(), strict=True))
         trials = train["trial"].to_list()
-        res = honest.wf_degradation(train["sharpe"].to_list(), [by_trial.get(k) for k in trials])
-        res = {k: _plain(v) for k, v in res.items()}
+        res, used = None, None
+        for metric in DEGRADATION_METRICS:
+            if metric not in rows.columns:
+                continue
+            by_trial = dict(zip(t["trial"].to_list(), t[metric].to_list(), strict=True))
+            got = honest.wf_degradation(train[metric].to_list(), [by_trial.get(k) for k in trials])
+            if got["spearman"] is not None:
+                res, used = got, metric
+                break
+            if res is None or (res["n_pairs"] == 0 and got["n_pairs"] > 0):
+                res, used = got, metric
+        res = {k: _plain(v) for k, v in (res or {}).items()}
+        if used != "sharpe" and used is not None:
+            res["reason"] = "; ".join(
+                filter(
+                    None,
+                    [
+                        f"no Sharpe rank correlation (a test window needs 2+ daily returns for a Sharpe); "
+                        f"ranked by {used}",
+                        res.get("reason"),
+                    ],
+                )
+            )
         if res.get("best_index") is not None:
             res["best_trial"] = _plain(trials[res.pop("best_index")])
         else:
             res.pop("best_index", None)
-        out.append({"group": group, "fold": _plain(fold), "train_trials": len(trials), **res})
+        selected = t.filter(pl.col("phase") == "test")["trial"].to_list()
+        out.append(
+            {
+                "group": group,
+                "fold": _plain(fold),
+                "metric": used,
+                "selected_trial": _plain(selected[0]) if selected else None,
+                "train_trials": len(trials),
+                "oos_trials": t.height,
+                **res,
+            }
+        )
     out.sort(key=lambda d: (d["group"], d["fold"]))
     return out
 
@@ -254,6 +305,7 @@ def degradation_frame(sel: Selection) -> pl.DataFrame:
     cols = (
         "group",
         "fold",
+        "metric",
         "train_trials",
         "n_pairs",
         "spearman",

@@ -50,7 +50,10 @@ def render_text(report: Report, width: int | None = None) -> str:
         con.print(render_table_w(selection_frame(sel), title))
     if sel is not None and sel.degradation:
         con.print(
-            render_table_w(degradation_frame(sel), "Walk-forward degradation per fold (train vs test Sharpe)")
+            render_table_w(
+                degradation_frame(sel),
+                "Walk-forward degradation per fold (train vs test rank correlation; metric column)",
+            )
         )
     con.print(render_table_w(report.strategies, "Strategies", currency=currency))
     if not report.eta2.is_empty():

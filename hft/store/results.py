@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 TRIALS_DIR = "trials"
-PHASES = ("test", "run", "train")  # out-of-sample first: the order leaderboards show them in
+PHASES = ("test", "oos_check", "run", "train")  # out-of-sample first: the order leaderboards show them in
 STATUSES = ("complete", "pruned", "failed")
 
 _F, _I, _S = pa.float64(), pa.int64(), pa.string()

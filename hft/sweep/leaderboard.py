@@ -50,7 +50,7 @@ def leaderboard_rows(
                 "pareto": r.get("phase") == "train" and (fold, r.get("trial")) in front,
             }
         )
-    order = {"test": 0, "run": 1, "train": 2}
+    order = {"test": 0, "oos_check": 1, "run": 2, "train": 3}
     rows.sort(key=lambda r: (order.get(r.get("phase"), 3), not r["pareto"]))
     return rows
 
@@ -81,6 +81,7 @@ def _table(headers: list[str], body: list[list[str]]) -> str:
 
 _TITLES = {
     "test": "out-of-sample (walk-forward test windows)",
+    "oos_check": "out-of-sample checks, NOT selected (next best train trials on the test windows)",
     "run": "single runs",
     "train": "in-sample (trials on their training window)",
 }
@@ -104,7 +105,7 @@ def format_leaderboard(spec: SweepSpec, rows: list[dict], min_days: int = 20) ->
         "run",
     ]
     out = [f"leaderboard {spec.name} ({spec.strategy.name} {spec.data.symbol}), top {spec.top} per phase"]
-    for phase in ("test", "run", "train"):
+    for phase in ("test", "oos_check", "run", "train"):
         part = [r for r in rows if r.get("phase") == phase]
         if not part:
             continue
@@ -149,10 +150,13 @@ def format_selection(selection: dict) -> str:
         for k, why in (w.get("reasons") or {}).items():
             lines.append(f"      {k}: n/a or adjusted: {why}")
     for d in selection.get("walkforward_degradation", []):
+        metric = d.get("metric") or "sharpe"
         lines.append(
-            f"  fold {d['fold']} train→test: best trial {_fmt(d.get('best_trial'))} Sharpe "
-            f"{_fmt(d.get('best_train'))} → {_fmt(d.get('best_test'))} (drop {_fmt(d.get('drop'))}), "
-            f"rank correlation {_fmt(d.get('spearman'))}" + (f" ({d['reason']})" if d.get("reason") else "")
+            f"  fold {d['fold']} train→test {metric}: rank correlation {_fmt(d.get('spearman'))} over "
+            f"{_fmt(d.get('n_pairs'))} trials run on both windows; "
+            f"best train trial {_fmt(d.get('best_trial'))} "
+            f"{_fmt(d.get('best_train'))} → {_fmt(d.get('best_test'))} (drop {_fmt(d.get('drop'))})"
+            + (f" ({d['reason']})" if d.get("reason") else "")
         )
     return "\n".join(lines)
 

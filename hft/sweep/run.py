@@ -255,17 +255,51 @@ def _walk_forward(
         outcome: TrialOutcome | None = None
         params = {**spec.strategy.params, **(best.params if best else {})}
         if best is not None:
-            cfg = spec.run_config(best.params, fold.test_start, fold.test_end, st.url)
-            tags = {"sweep": spec.name, "trial": best.number, "fold": fold.index, "phase": "test"}
-            task = TrialTask(
-                fold.index, cfg.model_dump(mode="json"), tags, where=f"{spec.name} fold {fold.index} test"
-            )
-            req = BatchRequest([task], storage_options=storage_options or {})
-            outcome = run_requests(pool, [req], res.stats, max_retries=spec.resources.max_retries)[fold.index]
+            outcome = _test_window(spec, st, fold, w.study, best, pool, storage_options, res)
         trials = sum(w.counts[k] for k in ("complete", "pruned", "failed"))
         res.walkforward.append(fold_row(spec, fold, trials, best, outcome, params))
         res.walkforward_path = write_walkforward(st, spec, res.walkforward)
     res.aggregate = aggregate(res.walkforward)
+
+
+def _oos_candidates(spec, study, best, m: int) -> list:
+    """The `m` best complete train trials after `best` by the first objective (ties: trial number)."""
+    if m <= 0:
+        return []
+    sign = -1.0 if spec.objectives[0].direction == "maximize" else 1.0
+    done = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.number != best.number and t.values
+    ]
+    done.sort(key=lambda t: (sign * t.values[0], t.number))
+    return done[:m]
+
+
+def _test_window(spec, st: Store, fold, study, best, pool, storage_options, res: SweepResult):
+    """The fold's winner on its test window (phase test: the out-of-sample result), and in the same
+    batched pass its next best train trials (phase oos_check, result rows only: never the selected
+    result, only for the in- vs out-of-sample rank correlation)."""
+    where = f"{spec.name} fold {fold.index}"
+
+    def task(trial, phase: str) -> TrialTask:
+        cfg = spec.run_config(trial.params, fold.test_start, fold.test_end, st.url)
+        tags = {"sweep": spec.name, "trial": trial.number, "fold": fold.index, "phase": phase}
+        return TrialTask(
+            trial.number, cfg.model_dump(mode="json"), tags, where=f"{where} {phase} trial {trial.number}"
+        )
+
+    so = storage_options or {}
+    reqs = [BatchRequest([task(best, "test")], storage_options=so)]
+    checks = [
+        task(t, "oos_check") for t in _oos_candidates(spec, study, best, spec.walk_forward.oos_candidates)
+    ]
+    b = spec.resources.batch
+    reqs += [
+        BatchRequest(checks[i : i + b], storage_options=so, folders=False) for i in range(0, len(checks), b)
+    ]
+    out = run_requests(pool, reqs, res.stats, max_retries=spec.resources.max_retries)
+    return out[best.number]
 
 
 _TRIED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)

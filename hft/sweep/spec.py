@@ -194,6 +194,13 @@ class WalkForward(_Model):
         ge=1, description="trading days after them the winner is scored on (out of sample)"
     )
     step_days: int | None = Field(default=None, ge=1, description="default: test_days")
+    oos_candidates: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="the best train trials after the winner also run on each test window (phase "
+        "oos_check, never the selected result) to measure in- vs out-of-sample rank agreement; 0: none",
+    )
 
     @property
     def step(self) -> int:

@@ -217,7 +217,9 @@ def spec_binding(spec: SweepSpec, st: Store, fingerprint: str) -> dict[str, Any]
         "strategy": d["strategy"],
         "execution": d["execution"],
         "objectives": d["objectives"],
-        "walk_forward": d["walk_forward"],
+        # oos_candidates only adds checks on the test windows: the studies do not depend on it
+        "walk_forward": d["walk_forward"]
+        and {k: v for k, v in d["walk_forward"].items() if k != "oos_candidates"},
         "store": st.uri(),
         "ticks": fingerprint,
     }

@@ -148,6 +148,74 @@ def test_walk_forward_report_heads_with_out_of_sample_and_prints_selection_stati
     assert bad.exit_code == 2 and "--phase" in bad.output and "oos" in bad.output
 
 
+def test_walk_forward_runs_the_next_best_train_trials_on_each_test_window_for_degradation(
+    ray_module, week_store, tmp_path
+):
+    """oos_candidates: the 3 next best train trials also run on the test window (phase oos_check),
+    shown after the selected run and labelled; the degradation's rank correlation uses them, on
+    total_return since a 1-day test window has no Sharpe, and says so."""
+    import glob
+
+    import polars as pl
+    import typer
+    from scipy import stats
+    from typer.testing import CliRunner
+
+    from hft.reduce.cli import report
+    from hft.sweep.cli import print_result
+
+    wf = {"train_days": 3, "test_days": 1, "oos_candidates": 3}
+    res = run_sweep(parse_spec(spec_dict(week_store, "t_wfoos", n_trials=6, walk_forward=wf)), **_quiet())
+    rows = pl.concat(
+        [
+            pl.read_parquet(f)
+            for f in glob.glob(f"{week_store}/runs/t_wfoos/trials/**/*.parquet", recursive=True)
+        ],
+        how="diagonal_relaxed",
+    )
+    doc = yaml.safe_load(Path(res.summary_path).read_text())
+    degr = {d["fold"]: d for d in doc["selection"]["walkforward_degradation"]}
+    for fold, w in res.windows:
+        done = [t for t in w.study.trials if t.state == TrialState.COMPLETE]
+        by_value = sorted(done, key=lambda t: (-t.value, t.number))
+        f = rows.filter(pl.col("fold") == fold)
+        assert f.filter(pl.col("phase") == "test")["trial"].to_list() == [by_value[0].number]
+        assert sorted(f.filter(pl.col("phase") == "oos_check")["trial"].to_list()) == sorted(
+            t.number for t in by_value[1:4]
+        )
+        oos = f.filter(pl.col("phase").is_in(["test", "oos_check"])).sort("trial")
+        train = {t.number: t.user_attrs["metrics"]["total_return"] for t in done}
+        want = stats.spearmanr([train[k] for k in oos["trial"]], oos["total_return"].to_list()).statistic
+        d = degr[fold]
+        assert (d["metric"], d["n_pairs"], d["selected_trial"]) == ("total_return", 4, by_value[0].number)
+        assert "ranked by total_return" in d["reason"]
+        assert d["spearman"] == pytest.approx(want)
+    wf_rows = pq.read_table(f"{week_store}/runs/t_wfoos/{WALKFORWARD_FILE}").to_pylist()
+    assert [r["best_trial"] for r in wf_rows] == [w.study.best_trial.number for _, w in res.windows]
+
+    printed: list[str] = []
+    print_result(res, echo=printed.append)
+    text = "\n".join(printed)
+    assert (
+        text.index("out-of-sample (walk-forward test windows)")
+        < text.index("out-of-sample checks, NOT selected")
+        < text.index("in-sample (trials")
+    )
+    assert "train→test total_return: rank correlation" in text
+
+    app = typer.Typer()
+    app.command()(report)
+    out = CliRunner(env={"COLUMNS": "250"}).invoke(app, [f"{week_store}/runs", "--group", "t_wfoos"])
+    assert out.exit_code == 0, out.output
+    body = out.output
+    assert (
+        body.index("Out-of-sample: walk-forward test windows")
+        < body.index("Out-of-sample checks, NOT selected")
+        < body.index("In-sample: sweep trials")
+    )
+    assert "Walk-forward degradation per fold" in body and "total_return" in body
+
+
 def test_top_k_artifacts_keep_few_folders_and_rerun_rebuilds_any_other(ray_module, week_store):
     from typer.testing import CliRunner
 
