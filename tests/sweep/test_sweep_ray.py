@@ -108,18 +108,26 @@ def test_walk_forward_report_heads_with_out_of_sample_and_prints_selection_stati
     from hft.reduce.cli import report
     from hft.sweep.cli import print_result
 
-    raw = spec_dict(week_store, "t_wfrep", n_trials=6, walk_forward={"train_days": 3, "test_days": 1})
+    wf = {"train_days": 3, "test_days": 1, "oos_candidates": 3}
+    raw = spec_dict(week_store, "t_wfrep", n_trials=6, walk_forward=wf)
     res = run_sweep(parse_spec(raw), **_quiet())
     printed: list[str] = []
     print_result(res, echo=printed.append)
     text = "\n".join(printed)
-    assert text.index("out-of-sample (walk-forward test windows)") < text.index("in-sample (trials")
+    # the selected out-of-sample runs first, then the 3 next best train trials on the test windows, labelled
+    assert (
+        text.index("out-of-sample (walk-forward test windows)")
+        < text.index("out-of-sample checks, NOT selected")
+        < text.index("in-sample (trials")
+    )
+    assert "train→test total_return: rank correlation" in text
     assert "DSR" in text and "PBO" in text and "tried 6" in text
     doc = yaml.safe_load(Path(res.summary_path).read_text())
     windows = doc["selection"]["windows"]
     assert [(w["fold"], w["n_tried"]) for w in windows] == [(0, 6), (1, 6)]
     assert all(w["pbo"] is None and "pbo" in w["reasons"] for w in windows)  # 3 days < S=16: n/a, why
     assert len(doc["selection"]["walkforward_degradation"]) == 2
+    _check_oos_candidates(week_store, "t_wfrep", res, doc)
 
     app = typer.Typer()
     app.command()(report)
@@ -128,11 +136,17 @@ def test_walk_forward_report_heads_with_out_of_sample_and_prints_selection_stati
     out = runner.invoke(app, [f"{week_store}/runs", "--group", "t_wfrep", "--top", "20", "--csv", str(csv)])
     assert out.exit_code == 0, out.output
     body = out.output
-    assert body.index("Out-of-sample: walk-forward test windows") < body.index("In-sample: sweep trials")
+    assert (
+        body.index("Out-of-sample: walk-forward test windows")
+        < body.index("Out-of-sample checks, NOT selected")
+        < body.index("In-sample: sweep trials")
+    )
     assert "Selection statistics per sweep window" in body and "expected max sharpe" in body
     assert "DSR" in body and "PBO" in body and "Walk-forward degradation per fold" in body
     table = pl.read_csv(csv)
-    assert table.height == 12 + 2 and csv.read_text().count("\n") == table.height + 1  # no newline in a cell
+    assert (
+        table.height == 12 + 2 + 6 and csv.read_text().count("\n") == table.height + 1
+    )  # no newline in a cell
     assert {"phase", "fold", "window", "n_days", "param_fast", "param_slow", "sharpe_se", "psr"} <= set(
         table.columns
     )
@@ -148,41 +162,25 @@ def test_walk_forward_report_heads_with_out_of_sample_and_prints_selection_stati
     assert bad.exit_code == 2 and "--phase" in bad.output and "oos" in bad.output
 
 
-def test_walk_forward_runs_the_next_best_train_trials_on_each_test_window_for_degradation(
-    ray_module, week_store, tmp_path
-):
-    """oos_candidates: the 3 next best train trials also run on the test window (phase oos_check),
-    shown after the selected run and labelled; the degradation's rank correlation uses them, on
-    total_return since a 1-day test window has no Sharpe, and says so."""
+def _check_oos_candidates(store: str, name: str, res, doc: dict) -> None:
+    """Per fold: the winner ran as phase test, the next 3 train trials by the objective as oos_check;
+    the degradation is their train vs test total_return rank correlation (scipy), named as such
+    (a 1-day test window has no Sharpe)."""
     import glob
 
     import polars as pl
-    import typer
     from scipy import stats
-    from typer.testing import CliRunner
 
-    from hft.reduce.cli import report
-    from hft.sweep.cli import print_result
-
-    wf = {"train_days": 3, "test_days": 1, "oos_candidates": 3}
-    res = run_sweep(parse_spec(spec_dict(week_store, "t_wfoos", n_trials=6, walk_forward=wf)), **_quiet())
-    rows = pl.concat(
-        [
-            pl.read_parquet(f)
-            for f in glob.glob(f"{week_store}/runs/t_wfoos/trials/**/*.parquet", recursive=True)
-        ],
-        how="diagonal_relaxed",
-    )
-    doc = yaml.safe_load(Path(res.summary_path).read_text())
+    parts = glob.glob(f"{store}/runs/{name}/trials/**/*.parquet", recursive=True)
+    rows = pl.concat([pl.read_parquet(f) for f in parts], how="diagonal_relaxed")
     degr = {d["fold"]: d for d in doc["selection"]["walkforward_degradation"]}
     for fold, w in res.windows:
         done = [t for t in w.study.trials if t.state == TrialState.COMPLETE]
         by_value = sorted(done, key=lambda t: (-t.value, t.number))
         f = rows.filter(pl.col("fold") == fold)
         assert f.filter(pl.col("phase") == "test")["trial"].to_list() == [by_value[0].number]
-        assert sorted(f.filter(pl.col("phase") == "oos_check")["trial"].to_list()) == sorted(
-            t.number for t in by_value[1:4]
-        )
+        checks = f.filter(pl.col("phase") == "oos_check")["trial"].to_list()
+        assert sorted(checks) == sorted(t.number for t in by_value[1:4])
         oos = f.filter(pl.col("phase").is_in(["test", "oos_check"])).sort("trial")
         train = {t.number: t.user_attrs["metrics"]["total_return"] for t in done}
         want = stats.spearmanr([train[k] for k in oos["trial"]], oos["total_return"].to_list()).statistic
@@ -190,30 +188,6 @@ def test_walk_forward_runs_the_next_best_train_trials_on_each_test_window_for_de
         assert (d["metric"], d["n_pairs"], d["selected_trial"]) == ("total_return", 4, by_value[0].number)
         assert "ranked by total_return" in d["reason"]
         assert d["spearman"] == pytest.approx(want)
-    wf_rows = pq.read_table(f"{week_store}/runs/t_wfoos/{WALKFORWARD_FILE}").to_pylist()
-    assert [r["best_trial"] for r in wf_rows] == [w.study.best_trial.number for _, w in res.windows]
-
-    printed: list[str] = []
-    print_result(res, echo=printed.append)
-    text = "\n".join(printed)
-    assert (
-        text.index("out-of-sample (walk-forward test windows)")
-        < text.index("out-of-sample checks, NOT selected")
-        < text.index("in-sample (trials")
-    )
-    assert "train→test total_return: rank correlation" in text
-
-    app = typer.Typer()
-    app.command()(report)
-    out = CliRunner(env={"COLUMNS": "250"}).invoke(app, [f"{week_store}/runs", "--group", "t_wfoos"])
-    assert out.exit_code == 0, out.output
-    body = out.output
-    assert (
-        body.index("Out-of-sample: walk-forward test windows")
-        < body.index("Out-of-sample checks, NOT selected")
-        < body.index("In-sample: sweep trials")
-    )
-    assert "Walk-forward degradation per fold" in body and "total_return" in body
 
 
 def test_top_k_artifacts_keep_few_folders_and_rerun_rebuilds_any_other(ray_module, week_store):
