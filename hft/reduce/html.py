@@ -191,6 +191,35 @@ def _honest(report: Report) -> str:
     )
 
 
+def _selection(report: Report, fig: _Figures) -> str:
+    """Selection statistics per sweep window, PBO logit histograms, walk-forward degradation."""
+    from hft.reduce.selection import degradation_frame, selection_frame
+    from hft.reduce.sweep_figures import pbo_logit_figure
+
+    sel = report.selection
+    if sel is None or not (sel.windows or sel.degradation):
+        return ""
+    out = [
+        "<h2 id='selection'>Selection statistics</h2><p>Per sweep window: trials tried (pruned and "
+        "failed count), effective independent trials, the best Sharpe expected from luck alone, the "
+        "selected trial's deflated Sharpe (DSR) and the probability of backtest overfitting (PBO).</p>"
+    ]
+    if sel.windows:
+        out.append(table_html(selection_frame(sel)))
+        for group in dict.fromkeys(w["group"] for w in sel.windows):
+            f = pbo_logit_figure(sel.windows, group)
+            if f is not None:
+                out.append(fig(f, "pbo_logits"))
+    if sel.degradation:
+        out.append(
+            "<h3>Walk-forward degradation per fold</h3><p>Rank correlation of train vs test figures of "
+            "the trials run on both windows (the selected one and the next best train trials); the "
+            "metric column says which figure (a 1-day test window has no Sharpe).</p>"
+        )
+        out.append(table_html(degradation_frame(sel)))
+    return "".join(out)
+
+
 def _sweeps(report: Report, fig: _Figures) -> str:
     out = ["<h2 id='params'>Parameters</h2>"]
     from hft.reduce.sweep_figures import param_heatmap, study_figures, walkforward_figure
@@ -236,6 +265,7 @@ def _sweeps(report: Report, fig: _Figures) -> str:
             out.append(fig(walkforward_figure(report.walkforward, sweep), "walkforward"))
         wf = report.walkforward.drop([c for c in report.walkforward.columns if c.startswith("train_")])
         out.append("<details><summary>Every fold (out of sample)</summary>" + table_html(wf) + "</details>")
+    out.append(_selection(report, fig))
     notes: list[str] = []
     studies = study_figures(report.optuna_files, notes)
     if studies or notes:

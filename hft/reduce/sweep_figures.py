@@ -7,6 +7,7 @@ Studies are read from the sweep's storage without writing to it: SQLite is opene
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,14 @@ import polars as pl
 from hft.reduce.figures import TEMPLATE
 from hft.tables import label
 
-__all__ = ["StudyFigures", "study_figures", "param_heatmap", "walkforward_figure", "MAX_STUDIES"]
+__all__ = [
+    "StudyFigures",
+    "study_figures",
+    "param_heatmap",
+    "pbo_logit_figure",
+    "walkforward_figure",
+    "MAX_STUDIES",
+]
 
 MAX_STUDIES = 8  # studies plotted per report (the rest are named in a note)
 
@@ -150,6 +158,42 @@ def param_heatmap(grid: dict, by: str) -> go.Figure:
         title=dict(text=f"{grid['strategy']}: mean {label(by)}", font_size=13),
         height=400,
         hovermode="closest",
+    )
+    return fig
+
+
+def pbo_logit_figure(windows: list[dict], group: str) -> go.Figure | None:
+    """Histogram of the CSCV logits of one sweep (one trace per window): PBO is the share at or left
+    of 0, where the in-sample best ranks at or below the out-of-sample median. None without logits."""
+    fig = go.Figure()
+    for w in windows:
+        h = w.get("pbo_logits") or {}
+        edges, counts = h.get("hist_edges"), h.get("hist_counts")
+        if w.get("group") != group or not edges or not counts:
+            continue
+        centers = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
+        where = w.get("phase") + ("" if w.get("fold") is None else f" fold {w['fold']}")
+        fig.add_trace(
+            go.Bar(
+                x=centers,
+                y=counts,
+                width=[b - a for a, b in itertools.pairwise(edges)],
+                name=f"{where}: PBO {w.get('pbo'):.2f}" if w.get("pbo") is not None else where,
+                opacity=0.6,
+                hovertemplate="logit %{x:.2f}: %{y} splits<extra></extra>",
+            )
+        )
+    if not fig.data:
+        return None
+    fig.add_vline(x=0, line_dash="dash", annotation_text="OOS median")
+    fig.update_layout(
+        template=TEMPLATE,
+        barmode="overlay",
+        height=320,
+        hovermode="closest",
+        title=f"{group}: logit of the in-sample best's out-of-sample rank per CSCV split (≤ 0: overfit)",
+        xaxis_title="logit(relative OOS rank)",
+        yaxis_title="splits",
     )
     return fig
 

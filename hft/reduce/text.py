@@ -11,7 +11,26 @@ from hft.reduce.report import Report
 from hft.reduce.selection import degradation_frame, selection_frame
 from hft.tables import fmt, label, render_table
 
-__all__ = ["render_text"]
+__all__ = ["render_text", "pbo_logit_line"]
+
+_BARS = " ▁▂▃▄▅▆▇█"
+
+
+def pbo_logit_line(w: dict) -> str | None:
+    """One window's CSCV logits in one line: quantiles and a 20-bin text histogram (None without)."""
+    h = w.get("pbo_logits") or {}
+    counts, edges = h.get("hist_counts"), h.get("hist_edges")
+    if not counts or not edges:
+        return None
+    top = max(counts) or 1
+    bars = "".join(_BARS[0 if c == 0 else max(1, round(8 * c / top))] for c in counts)
+    where = f"{w.get('group')} {w.get('phase')}" + ("" if w.get("fold") is None else f" fold {w['fold']}")
+    q = " ".join(f"{k} {fmt(h.get(k))}" for k in ("min", "q25", "median", "q75", "max"))
+    return (
+        f"PBO logits {where} (PBO {fmt(w.get('pbo'))} = share <= 0, {w.get('pbo_partitions')} splits): "
+        f"{q}; histogram {fmt(edges[0])} |{bars}| {fmt(edges[-1])}"
+    )
+
 
 _LEAD = ("rank", "run_id", "strategy", "phase", "fold", "n_days", "{by}", "net_pnl", "total_return", "sharpe",
          "psr", "dsr", "max_drawdown_frac", "trades", "params")  # fmt: skip
@@ -48,6 +67,10 @@ def render_text(report: Report, width: int | None = None) -> str:
     if sel is not None and sel.windows:
         title = "Selection statistics per sweep window (n_tried counts pruned and failed trials)"
         con.print(render_table_w(selection_frame(sel), title))
+    for w in sel.windows if sel is not None else []:
+        line = pbo_logit_line(w)
+        if line:
+            con.print(line)
     if sel is not None and sel.degradation:
         con.print(
             render_table_w(

@@ -166,3 +166,30 @@ def test_bad_input_gives_reasons_never_a_crash_or_a_nan_first(tmp_path):
     for r in (rep, rep_dsr):
         assert r.ranked["rank"].is_null().all()  # nothing rankable: no NaN ranked first
         assert r.leaderboard.height == 4
+
+
+def test_pbo_logits_are_shown_in_the_terminal_and_html_reports(tmp_path):
+    """The CSCV logits behind PBO: quantiles and a text histogram in `hft report`, a plotly histogram
+    in the HTML; oracle: numpy quantiles/histogram of honest.pbo_cscv's logits on the rows' matrix."""
+    from hft.reduce import honest
+    from hft.reduce.html import render_html
+    from hft.reduce.text import render_text
+
+    st = Store(str(tmp_path / "store"))
+    rows = [dict(_row(k, days=64, seed=5), sharpe=None) for k in range(10)]
+    write_part(st, "sw", rows, range(10))
+    res = honest.pbo_cscv(np.array([r["daily_returns"] for r in rows]), n_splits=16)
+    rep = build_report(f"{tmp_path}/store/runs", curves=0)
+    text = render_text(rep, width=250)
+    (line,) = [x for x in text.splitlines() if x.startswith("PBO logits sw train")]
+    assert f"{res.n_partitions} splits" in line and f"PBO {res.pbo:.2f}" in line
+    lo, med, hi = np.quantile(res.logits, [0.0, 0.5, 1.0])
+    assert f"median {med:.2f}" in line and f"min {lo:.2f}" in line and f"max {hi:.2f}" in line
+    assert line.count("|") == 2 and len(line.split("|")[1]) == 20  # 20 bins
+    page = render_html(rep)
+    assert "logit of the in-sample best" in page and "Selection statistics" in page
+    from hft.reduce.sweep_figures import pbo_logit_figure
+
+    fig = pbo_logit_figure(rep.selection.windows, "sw")
+    counts, _ = np.histogram(res.logits, bins=20)
+    assert list(fig.data[0].y) == counts.tolist()
