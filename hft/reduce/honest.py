@@ -60,6 +60,8 @@ Z95 = float(stats.norm.ppf(0.975))
 PBO_CELLS = 20_000_000
 PBO_MIN_PARTITIONS = 1000
 PBO_SEED = 12
+# working arrays stay near CHUNK_CELLS values (16 MB of float64): rows, or splits, a chunk at a time
+CHUNK_CELLS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -300,18 +302,32 @@ def align_returns(returns_matrix) -> Aligned:
         notes.append(f"{int((~keep).sum())} trial(s) missing days most trials have dropped")
     rows, ok = rows[keep], ok[keep]
     days = ok.all(axis=0)
+    del ok
     if not days.all():
         notes.append(f"{int((~days).sum())} day(s) not shared by every trial dropped")
-    return Aligned(m[np.ix_(rows, cols[days])], rows, notes)
+    cols = cols[days]
+    # copy only what is dropped: a complete matrix (the usual sweep) is used as it is
+    out = m if rows.size == m.shape[0] else m[rows]
+    if cols.size < m.shape[1]:
+        out = out[:, cols]
+    return Aligned(out, rows, notes)
+
+
+def _row_chunks(m: np.ndarray):
+    step = max(1, CHUNK_CELLS // max(m.shape[1], 1))
+    for lo in range(0, m.shape[0], step):
+        yield m[lo : lo + step]
 
 
 def _row_sharpes(m: np.ndarray) -> np.ndarray:
     """Per-period Sharpe of each row; 0 where a row has zero variance."""
-    mean = m.mean(axis=1)
-    std = m.std(axis=1, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sr = np.where(std > 0, mean / std, 0.0)
-    return sr
+    out = []
+    for c in _row_chunks(m):
+        mean = c.mean(axis=1)
+        std = c.std(axis=1, ddof=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.append(np.where(std > 0, mean / std, 0.0))
+    return np.concatenate(out) if out else np.empty(0)
 
 
 def _mean_correlation(m: np.ndarray) -> float | None:
@@ -322,13 +338,17 @@ def _mean_correlation(m: np.ndarray) -> float | None:
     """
     if m.shape[0] < 2 or m.shape[1] < 2:
         return None
-    z = m - m.mean(axis=1, keepdims=True)
-    norm = np.sqrt(np.einsum("ij,ij->i", z, z))
-    z = z[norm > 0] / norm[norm > 0, None]
-    k = z.shape[0]
+    acc = np.zeros(m.shape[1])
+    k = 0
+    for c in _row_chunks(m):  # a chunk of rows at a time: only the sum vector is kept
+        z = c - c.mean(axis=1, keepdims=True)
+        norm = np.sqrt(np.einsum("ij,ij->i", z, z))
+        use = norm > 0
+        k += int(use.sum())
+        acc += np.einsum("ij,i->j", z, np.where(use, 1.0 / np.where(use, norm, 1.0), 0.0))
     if k < 2:
         return None
-    total = float(np.square(z.sum(axis=0)).sum())
+    total = float(np.square(acc).sum())
     return (total - k) / (k * (k - 1))
 
 
@@ -384,7 +404,9 @@ def _rank_score(s: np.ndarray, q: np.ndarray, days: int) -> np.ndarray:
     return np.divide(s, d, out=d)
 
 
-def pbo_cscv(returns_matrix, *, n_splits: int = 16, metric: str = "sharpe", chunk: int = 256) -> PBOResult:
+def pbo_cscv(
+    returns_matrix, *, n_splits: int = 16, metric: str = "sharpe", chunk: int | None = None
+) -> PBOResult:
     """Probability of Backtest Overfitting by combinatorially symmetric cross-validation.
 
     The aligned trials × days matrix (the first days mod S are dropped) is cut into S contiguous
@@ -392,7 +414,8 @@ def pbo_cscv(returns_matrix, *, n_splits: int = 16, metric: str = "sharpe", chun
     with the best in-sample `metric` ("sharpe" or "mean") is ranked out of sample: w = rank/(N+1)
     (ties share the average rank), logit = ln(w/(1-w)). PBO = share of logits <= 0. Splits: all
     C(S, S/2), or a seeded (PBO_SEED) random subset in complementary pairs when that exceeds the
-    PBO_CELLS budget. Block sums make each split O(trials), evaluated `chunk` splits at a time.
+    PBO_CELLS budget. Block sums make each split O(trials), evaluated `chunk` splits at a time
+    (default: as many as keep a splits × trials array within CHUNK_CELLS, at most 256).
     """
     if n_splits < 2 or n_splits % 2:
         raise ValueError(f"n_splits must be an even number >= 2, got {n_splits}")
@@ -414,11 +437,15 @@ def pbo_cscv(returns_matrix, *, n_splits: int = 16, metric: str = "sharpe", chun
     if float(np.ptp(a.matrix, axis=0).max()) == 0.0:
         return fail("every trial has the same daily returns; no ranking to overfit")
     block = t // n_splits
-    m = a.matrix[:, t - block * n_splits :]
-    t_used = m.shape[1]
-    sums = m.reshape(n, n_splits, block).sum(axis=2).T  # (S, N)
-    sqs = np.square(m).reshape(n, n_splits, block).sum(axis=2).T
+    off = t - block * n_splits
+    t_used = block * n_splits
+    sums, sqs = np.empty((n_splits, n)), np.empty((n_splits, n))  # (S, N) block sums, a block at a time
+    for b in range(n_splits):
+        blk = a.matrix[:, off + b * block : off + (b + 1) * block]
+        sums[b] = blk.sum(axis=1)
+        sqs[b] = np.einsum("ij,ij->i", blk, blk)
     tot, tot_sq = sums.sum(axis=0), sqs.sum(axis=0)
+    chunk = chunk or int(min(256, max(1, CHUNK_CELLS // n)))
     cap = max(PBO_MIN_PARTITIONS, PBO_CELLS // n)
     masks = _partitions(n_splits, np.random.default_rng(PBO_SEED), cap)
     half_days = block * (n_splits // 2)

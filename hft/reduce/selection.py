@@ -95,7 +95,16 @@ def _matrix(rows: pl.DataFrame) -> np.ndarray:
 def _row_psr(m: np.ndarray, benchmark: float) -> list[float | None]:
     """Per row of `m` (NaN ignored): PSR against `benchmark` (per-period Sharpe), i.e. the DSR when
     the benchmark is the window's expected maximum Sharpe. Same moments and formula as
-    hft.reduce.honest.probabilistic_sharpe, vectorised over 10^4-10^5 rows; None where undefined."""
+    hft.reduce.honest.probabilistic_sharpe, vectorised over 10^4-10^5 rows; None where undefined.
+    Rows a chunk at a time: the temporaries stay near honest.CHUNK_CELLS values."""
+    step = max(1, honest.CHUNK_CELLS // max(m.shape[1], 1))
+    out: list[float | None] = []
+    for lo in range(0, m.shape[0], step):
+        out += _row_psr_chunk(m[lo : lo + step], benchmark)
+    return out
+
+
+def _row_psr_chunk(m: np.ndarray, benchmark: float) -> list[float | None]:
     ok = np.isfinite(m)
     n = ok.sum(axis=1)
     with np.errstate(all="ignore"):
