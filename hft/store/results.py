@@ -3,7 +3,7 @@
 A row is one run or trial: ids (`run_id`, `group`, `strategy`, `symbol`, `start`, `end`,
 `fingerprint`), `params` (single-line JSON) and a typed `param_<name>` column per parameter, every
 metric of hft.backtest.metrics (with the Sharpe standard error, its 95 % interval, PSR and `n_days`,
-the daily returns behind the ratios), tags (`sweep`, `trial`, `fold`, `phase` = train | test | run,
+the daily returns behind the ratios), tags (`sweep`, `trial`, `fold`, `phase` = train|test|oos_check|run,
 `node_id`), `status` (complete | pruned | failed) and `error`, `created` and the resolved `config`
 (one line of JSON: what `hft rerun` rebuilds the run folder from), and the run's daily returns as
 `daily_dates` (list<date32>) and `daily_returns` (list<float64>) so selection statistics over

@@ -4,7 +4,9 @@ Folds are cut from the days that hold ticks in [data.start, data.end] (weekends 
 eat a window): fold i trains on days [i*step, i*step + train_days) and tests on the `test_days`
 after them. Each fold has its own study, `{sweep}.fold{i}`, in the sweep's storage, so a killed
 sweep resumes fold by fold. The best train trial (single objective: the best value; several: the
-Pareto trial best on the first objective) is run once on the test window (tags phase=test, fold=i).
+Pareto trial best on the first objective) is run once on the test window (tags phase=test, fold=i);
+in the same batched pass its next `oos_candidates` best train trials run there too (phase=oos_check,
+result rows only), never the fold's result: they give the in- vs out-of-sample rank correlation.
 
 `{store}/runs/{sweep}/walkforward.parquet`, one row per finished fold, rewritten atomically after
 each fold:
