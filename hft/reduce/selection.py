@@ -79,7 +79,11 @@ class Selection:
 
 def _matrix(rows: pl.DataFrame) -> np.ndarray:
     """Rows' (daily_dates, daily_returns) lists → trials × union-of-days, NaN where a trial has no
-    return that day (as honest.stack_returns, without a Python object per value)."""
+    return that day (as honest.stack_returns, without a Python object per value). The usual sweep
+    window, every row on the same ascending days, is one reshape of the flat values."""
+    same = _same_days(rows)
+    if same is not None:
+        return same
     ex = (
         rows.select(pl.int_range(pl.len()).alias("_i"), "daily_dates", "daily_returns")
         .explode("daily_dates", "daily_returns")
@@ -90,6 +94,22 @@ def _matrix(rows: pl.DataFrame) -> np.ndarray:
     j = days.search_sorted(ex["daily_dates"]).to_numpy()
     m[ex["_i"].to_numpy(), j] = ex["daily_returns"].fill_null(np.nan).to_numpy()
     return m
+
+
+def _same_days(rows: pl.DataFrame) -> np.ndarray | None:
+    """trials × days when every row lists the same ascending days once, else None."""
+    n = rows.height
+    lens = rows["daily_returns"].list.len()
+    if n == 0 or lens.null_count() or lens.n_unique() != 1 or not lens.equals(rows["daily_dates"].list.len()):
+        return None
+    t = int(lens[0])
+    dates = rows["daily_dates"].explode()
+    if t == 0 or dates.null_count():
+        return None
+    d = dates.to_physical().to_numpy().reshape(n, t)
+    if not ((d == d[0]).all() and (np.diff(d[0]) > 0).all()):
+        return None
+    return rows["daily_returns"].explode().cast(pl.Float64).fill_null(np.nan).to_numpy().reshape(n, t)
 
 
 def _row_psr(m: np.ndarray, benchmark: float) -> list[float | None]:
