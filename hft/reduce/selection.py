@@ -107,7 +107,9 @@ def _same_days(rows: pl.DataFrame) -> np.ndarray | None:
     if t == 0 or dates.null_count():
         return None
     d = dates.to_physical().to_numpy().reshape(n, t)
-    if not ((d == d[0]).all() and (np.diff(d[0]) > 0).all()):
+    same = bool((d == d[0]).all() and (np.diff(d[0]) > 0).all())
+    del d, dates
+    if not same:
         return None
     return rows["daily_returns"].explode().cast(pl.Float64).fill_null(np.nan).to_numpy().reshape(n, t)
 
@@ -156,7 +158,10 @@ def _window_stats(
 ) -> tuple[dict, pl.DataFrame]:
     """One window's selection figures and its rows' DSR."""
     n_tried = max(rows.height, int((best or {}).get("n_tried") or 0))
-    usable = rows.filter((pl.col("status") == "complete") & pl.col("daily_returns").list.len().gt(0))
+    ok = rows.select(
+        ((pl.col("status") == "complete") & pl.col("daily_returns").list.len().gt(0)).fill_null(False)
+    ).to_series()
+    usable = rows if ok.all() else rows.filter(ok)  # no copy of the lists when every row has returns
     complete = rows.filter(pl.col("status") == "complete").height
     missing = complete - usable.height
     where = f"{key['group']} {key['phase']}" + ("" if key["fold"] is None else f" fold {key['fold']}")
@@ -220,7 +225,9 @@ def selection(
     out = Selection()
     if rows.is_empty():
         return out
+    meta = rows.drop([c for c in ("daily_dates", "daily_returns") if c in rows.columns])
     parts = rows.partition_by(list(WINDOW), as_dict=True, maintain_order=True)
+    del rows  # the daily-return lists are held once, by the windows
     frames = []
     for values, df in parts.items():
         key = dict(zip(WINDOW, values, strict=True))
@@ -233,7 +240,7 @@ def selection(
         frames.append(dsr)
     out.windows.sort(key=lambda w: (w["group"], w["phase"], -1 if w["fold"] is None else w["fold"]))
     out.dsr = pl.concat(frames, how="vertical_relaxed") if frames else out.dsr
-    out.degradation = _degradation(rows)
+    out.degradation = _degradation(meta)
     return out
 
 
