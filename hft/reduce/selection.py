@@ -226,8 +226,12 @@ def selection(
     if rows.is_empty():
         return out
     meta = rows.drop([c for c in ("daily_dates", "daily_returns") if c in rows.columns])
-    parts = rows.partition_by(list(WINDOW), as_dict=True, maintain_order=True)
-    del rows  # the daily-return lists are held once, by the windows
+    keys = rows.select(WINDOW)
+    if keys.n_unique() == 1:  # one window (a plain sweep): no partition copy of the lists
+        parts = {keys.row(0): rows}
+    else:
+        parts = rows.partition_by(list(WINDOW), as_dict=True, maintain_order=True)
+    del rows, keys  # the daily-return lists are held once, by the windows
     frames = []
     for values, df in parts.items():
         key = dict(zip(WINDOW, values, strict=True))
