@@ -182,7 +182,8 @@ def _check_oos_candidates(store: str, name: str, res, doc: dict) -> None:
         checks = f.filter(pl.col("phase") == "oos_check")["trial"].to_list()
         assert sorted(checks) == sorted(t.number for t in by_value[1:4])
         oos = f.filter(pl.col("phase").is_in(["test", "oos_check"])).sort("trial")
-        train = {t.number: t.user_attrs["metrics"]["total_return"] for t in done}
+        tr = f.filter(pl.col("phase") == "train")
+        train = dict(zip(tr["trial"].to_list(), tr["total_return"].to_list(), strict=True))
         want = stats.spearmanr([train[k] for k in oos["trial"]], oos["total_return"].to_list()).statistic
         d = degr[fold]
         assert (d["metric"], d["n_pairs"], d["selected_trial"]) == ("total_return", 4, by_value[0].number)
