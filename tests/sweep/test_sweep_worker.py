@@ -16,6 +16,7 @@ from hft.sweep import parse_spec
 from hft.sweep.worker import BatchRequest, SweepWorker, TrialTask
 
 from .conftest import START, spec_dict
+from .plain_ema import plain_ema_cross
 
 EXEC = {"size": 2, "latency_ms": 20, "slippage": 0.01, "taker_per_unit": 0.02}
 
@@ -182,49 +183,9 @@ def test_rerun_rebuilds_the_folder_an_actor_wrote_byte_for_byte(week_store, tmp_
         rerun("0123456789abcdef", week_store)
 
 
-def _plain_ema_cross(ticks, fast, slow, size, latency_ms, slippage, fee_per_unit):
-    """EMA cross written from the README and docs/config.md alone: mid = (bid + ask) / 2, EMAs seeded
-    with the first mid, alpha = 2 / (span + 1); flat for the first `slow` - 1 ticks (warm-up), then long
-    `size` while fast > slow, short while fast < slow (unchanged on a tie). A market order decided on tick
-    i fills at the first tick with ts >= ts[i] + latency (never on i): buys at ask + slippage, sells at
-    bid - slippage, fee per unit; one order in flight; flat at the last tick. Returns round trips
-    (entry ts, exit ts, side, net pnl with the fees of both fills)."""
-    ts, bid, ask = ticks["ts"].tolist(), ticks["bid"].tolist(), ticks["ask"].tolist()
-    a_fast, a_slow = 2.0 / (fast + 1), 2.0 / (slow + 1)
-    e_fast = e_slow = None
-    side, pos, order, trips, opened = 0, 0, None, [], None
-
-    def fill(i, qty):
-        nonlocal pos, opened
-        px = ask[i] + slippage if qty > 0 else bid[i] - slippage
-        if pos:  # close the open leg (a flip closes, then opens)
-            e_ts, e_px, e_side = opened
-            pnl = e_side * (px - e_px) * size - 2 * size * fee_per_unit
-            trips.append((e_ts, ts[i], e_side, pnl))
-            opened = None
-        pos += qty
-        if pos:
-            opened = (ts[i], px, 1 if pos > 0 else -1)
-
-    for i in range(len(ts)):
-        if order is not None and ts[i] >= order[0]:
-            fill(i, order[1])
-            order = None
-        mid = (bid[i] + ask[i]) / 2
-        e_fast = mid if e_fast is None else e_fast + a_fast * (mid - e_fast)
-        e_slow = mid if e_slow is None else e_slow + a_slow * (mid - e_slow)
-        if i + 1 >= slow:
-            side = 1 if e_fast > e_slow else -1 if e_fast < e_slow else side
-        if order is None and side * size != pos:
-            order = (ts[i] + latency_ms, side * size - pos)
-    if pos:
-        fill(len(ts) - 1, -pos)
-    return trips
-
-
 def test_batched_trials_match_a_plain_python_ema_cross_from_the_readme_rules(tmp_path):
     """Each trial's config written by hand at YAML level (not through spec.run_config) on a few hundred
-    synthetic ticks given here; trades and PnL checked against `_plain_ema_cross`."""
+    synthetic ticks given here; trades and PnL checked against `plain_ema_cross`."""
     import polars as pl
 
     from hft.data.ticks import TICK_DTYPE
@@ -261,7 +222,7 @@ def test_batched_trials_match_a_plain_python_ema_cross_from_the_readme_rules(tmp
     rep = SweepWorker(cache_mb=8).run(BatchRequest(tasks))
     assert [o.status for o in rep.outcomes] == ["complete"] * 3
     for o, p in zip(rep.outcomes, params, strict=True):
-        want = _plain_ema_cross(ticks, p["fast"], p["slow"], EXEC["size"], 20, 0.01, 0.02)
+        want = plain_ema_cross(ticks, p["fast"], p["slow"], EXEC["size"], 20, 0.01, 0.02)
         got = pl.read_parquet(f"{o.folder}/trades.parquet")
         assert o.metrics["trades"] == got.height == len(want) > 5, p
         entry_ms = [int(t.timestamp() * 1000) for t in got["entry_time"]]
