@@ -1,11 +1,26 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DUKASCOPY = FIXTURES / "dukascopy"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_ray_left_connected(request):
+    """A module that leaves this process connected to Ray makes the next module's result depend on
+    run order: fail that module loudly and disconnect, so the next one starts clean."""
+    yield
+    ray = sys.modules.get("ray")  # never import Ray just to check it
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+        pytest.fail(
+            f"{request.module.__name__} left this process connected to Ray; start Ray in a fixture through "
+            "hft.rayenv.ray_session so the module shuts down what it started"
+        )
 
 
 @pytest.fixture(scope="session")

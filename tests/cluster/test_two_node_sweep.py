@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import date
 
 import optuna
+import pyarrow.parquet as pq
 import pytest
 import yaml
+from fsspec.implementations.local import LocalFileSystem
 
 from hft.data.feed import FeedServer
 from hft.data.synth import write_synth_feed
@@ -56,6 +58,15 @@ def _trials(result) -> dict[tuple, float]:
     return by_params
 
 
+def _rows_by_trial(fs, pattern: str) -> dict[int, dict]:
+    """The sweep's trial dataset (runs/{sweep}/trials/*.parquet) keyed by trial number; a trial in two
+    rows (computed twice, or two parts claiming it) fails here instead of collapsing into one key."""
+    rows = [r for path in sorted(fs.glob(pattern)) for r in pq.read_table(path, filesystem=fs).to_pylist()]
+    numbers = [r["trial"] for r in rows]
+    assert len(numbers) == len(set(numbers)), f"trials recorded more than once: {sorted(numbers)}"
+    return {r["trial"]: r for r in rows}
+
+
 def test_ingest_sweep_report_across_two_nodes(two_nodes, feed, s3_store, tmp_path):
     url, opts = s3_store
     spec = _spec("two_nodes", url, feed.url)  # the sweep ingests the missing days first
@@ -81,8 +92,16 @@ def test_ingest_sweep_report_across_two_nodes(two_nodes, feed, s3_store, tmp_pat
     ]
     assert len(summaries) == 6
     assert len({s["tags"]["node_id"] for s in summaries}) == 2  # trials ran on both nodes, as recorded
+    # every trial ran exactly once: trials 0..5 each in one row of one part, none lost, none twice
+    rows = _rows_by_trial(st.fs, st.path("runs", "two_nodes", "trials", "*.parquet"))
+    assert sorted(rows) == list(range(6))
+    assert {r["status"] for r in rows.values()} == {"complete"}
+    assert {r["node_id"] for r in rows.values()} == {s["tags"]["node_id"] for s in summaries}
+    points = {(r["param_fast"], r["param_slow"]) for r in rows.values()}
+    assert points == {(f, s) for f in (20, 40, 60) for s in (200, 400)}  # each grid point once
 
-    # the same spec on a single node (one actor, so every trial runs on one node) gives the same results
+    # topology consistency (same engine both sides): one node (one actor) gives the same result per
+    # grid point; trials keyed by number on each side, matched by their parameters
     single = run_sweep(
         _spec("one_node", str(tmp_path / "store"), feed.url, actors=1),
         storage=f"sqlite:///{tmp_path / 'optuna1.db'}",
@@ -91,6 +110,12 @@ def test_ingest_sweep_report_across_two_nodes(two_nodes, feed, s3_store, tmp_pat
         echo=lambda _: None,
     )
     assert _trials(single) == pytest.approx(trials)
+    one = _rows_by_trial(
+        LocalFileSystem(), str(tmp_path / "store" / "runs" / "one_node" / "trials" / "*.parquet")
+    )
+    assert sorted(one) == list(range(6))
+    by_point = {(r["param_fast"], r["param_slow"]): r["net_pnl"] for r in rows.values()}
+    assert {(r["param_fast"], r["param_slow"]): r["net_pnl"] for r in one.values()} == pytest.approx(by_point)
     local = [
         yaml.safe_load(p.read_text())
         for p in (tmp_path / "store" / "runs" / "one_node").glob("*/summary.yaml")

@@ -5,16 +5,16 @@ from datetime import date
 import pytest
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_local():
-    """One real local Ray for the ingest tests, started through the network-safe helper."""
+    """A real local Ray per test module, through hft.rayenv; `ingest` joins it and the block ends it,
+    so no module depends on another having started (or stopped) Ray first."""
     import ray
 
-    from hft.rayenv import init_ray
+    from hft.rayenv import ray_session
 
-    init_ray(num_cpus=2)
-    yield ray
-    ray.shutdown()
+    with ray_session(num_cpus=2):
+        yield ray
 
 
 SYNTH_START, SYNTH_END = date(2024, 3, 8), date(2024, 3, 11)  # Fri..Mon: trading days and a weekend
