@@ -188,14 +188,14 @@ def _data_pointer(typingctx, arr):
 
 
 @functools.cache
-def user_kernel(fn, declared: bool, quoting: bool):
+def user_kernel(fn, declared: bool, quoting: bool, force_checked: bool = False):
     """The generic loop with a user's function inlined, compiled with bounds checks throughout.
 
     `kernel(sig, ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start, check)`: `sig` is the
     declared strategy's (record, windows, params), unused for a raw signal. Compiled once per process.
     """
     inl = inlined_copy(fn)
-    checked = not declared or indexes_memory(fn)
+    checked = force_checked or not declared or indexes_memory(fn)
     if not checked:  # sig = (record, window pointers, params, quotes pointer)
 
         @njit(inline="always")
@@ -252,6 +252,7 @@ def user_kernel(fn, declared: bool, quoting: bool):
             return loop(sig, ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start, check)
 
     kernel = njit(nogil=True, boundscheck=checked)(kernel)
+    kernel.checked = checked
     return kernel
 
 
