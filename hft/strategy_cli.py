@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hft.cli_common import fail
+from hft.cli_common import debug_enabled, fail
 from hft.errors import ConfigError, HftError
 
 __all__ = ["strategy_app"]
@@ -52,7 +52,7 @@ def check(
     param: Annotated[list[str] | None, typer.Option(help="Parameter name=value (repeatable).")] = None,
     ticks: Annotated[int, typer.Option(help="Synthetic ticks to run on.", min=1000)] = 200_000,
     debug: Annotated[
-        bool, typer.Option(help="Show the full traceback (Numba's report) of a failure.")
+        bool, typer.Option(help="Show the full traceback (Numba's report) of a failure (as `hft --debug`).")
     ] = False,
 ) -> None:
     """Compile FILE's strategies and run them bounds-checked on synthetic ticks: no look-ahead,
@@ -62,7 +62,7 @@ def check(
     try:
         reports = check_strategy(file, name=name, params=_params(param), ticks=ticks)
     except Exception as exc:
-        if debug:  # the whole chain, Numba's own report included
+        if debug or debug_enabled():  # the whole chain, Numba's own report included
             import traceback
 
             typer.echo("".join(traceback.format_exception(exc)), err=True)

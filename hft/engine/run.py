@@ -153,7 +153,9 @@ class _User:
     """How a user strategy is called: its bounds-checked compile, bound views, and the checks
     after each chunk (guard cells, time-window capacity, TARGET_NONE from a non-quoting one)."""
 
-    def __init__(self, spec: StrategySpec, sp: np.ndarray, ss: np.ndarray, backing: np.ndarray) -> None:
+    def __init__(
+        self, spec: StrategySpec, sp: np.ndarray, ss: np.ndarray, backing: np.ndarray, ep: np.ndarray
+    ) -> None:
         self.spec = spec
         self.backing = backing
         self.width = ss.shape[1]
@@ -168,7 +170,27 @@ class _User:
             self.sigs = [0] * sp.shape[0]
             args = (0, 1.0, 1.0001, 0.0, scratch, sp[0], quotes)
         probe(checked_copy(spec.signal), args, spec.name)
-        self.fn = user_kernel(spec.signal, self.declared, spec.quoting or not self.declared)
+        quoting = spec.quoting or not self.declared
+        self.fn = user_kernel(spec.signal, self.declared, quoting)
+        if not self.fn.checked and not self._compiles(self.fn, self.sigs[0], sp[0], ep[0], ss.shape[1]):
+            # it uses a window or quotes as an array (len, np.* on it): the checked array form
+            self.fn = user_kernel(spec.signal, self.declared, quoting, True)
+
+    @staticmethod
+    def _compiles(fn, sig, sp: np.ndarray, ep: np.ndarray, width: int) -> bool:
+        """Compile `fn` for the real argument types by running it over no ticks on scratch rows."""
+        from numba.core.errors import TypingError
+
+        ep = ep.copy()
+        try:
+            fn(
+                sig, np.zeros(0, np.int64), np.zeros(0), np.zeros(0), ep, sp.copy(), np.zeros(width),
+                init_acct_nb(ep), np.full(2, np.nan), np.zeros((E.T_ROOM, E.N_TCOLS)),
+                np.zeros((E.M_ROOM, E.N_MCOLS)), 0, False,
+            )  # fmt: skip
+        except TypingError:
+            return False
+        return True
 
     def call(self, fn, *args):
         try:
@@ -235,7 +257,7 @@ class Run:
         self._trades: list[np.ndarray] = []
         self._marks: list[np.ndarray] = []
         self._kernel = SINGLE.get(spec.signal)  # None: the generic loop over the user's signal
-        self._user = None if self._kernel else _User(spec, self.sp[None, :], rows, backing)
+        self._user = None if self._kernel else _User(spec, self.sp[None, :], rows, backing, self.ep[None, :])
         self._last_ts = np.iinfo(np.int64).min
         self.result: RunResult | None = None
 
@@ -332,7 +354,7 @@ class BatchRun:
         self._trades: list[list[np.ndarray]] = [[] for _ in range(k)]
         self._marks: list[list[np.ndarray]] = [[] for _ in range(k)]
         self._kernel = BATCH.get(spec.signal)
-        self._user = None if self._kernel else _User(spec, self.sp, self.ss, backing)
+        self._user = None if self._kernel else _User(spec, self.sp, self.ss, backing, self.ep)
         self._last_ts = np.iinfo(np.int64).min
         self.results: list[RunResult] | None = None
 

@@ -229,7 +229,11 @@ class SweepSpec(_Model):
     data: SweepData = Field(description="which ticks (as in a run config, plus where to fetch missing days)")
     strategy: StrategyConfig = Field(description="strategy and its fixed parameters")
     execution: ExecutionConfig = Field(description="as in a run config")
-    space: dict[str, ParamSpace] = Field(min_length=1, description="searched parameters: name → range")
+    space: dict[str, ParamSpace] = Field(
+        default_factory=dict,
+        description="searched parameters: name → range (default: the ranges the strategy declares, "
+        "less its fixed parameters)",
+    )
     sampler: SamplerSpec = Field(default=SamplerSpec(), description="how trials are chosen")
     objectives: list[Objective] = Field(
         min_length=1, max_length=4, description="what to optimise (1-4 metrics)"
@@ -322,6 +326,8 @@ def parse_spec(raw: Any, where: str = "spec") -> SweepSpec:
     from hft.backtest.params import get_strategy
 
     reg = get_strategy(spec.strategy.name, spec.strategy.module, where)
+    if not spec.space:
+        spec = _declared_space(raw, spec, reg.params, where)
     known = set(reg.params.model_fields)
     for key in (*spec.space, *spec.strategy.params):
         if key not in known:
@@ -341,6 +347,23 @@ def parse_spec(raw: Any, where: str = "spec") -> SweepSpec:
         )
     _check_limits(spec, reg.params, where)
     return spec
+
+
+def _declared_space(raw: dict, spec: SweepSpec, params: Any, where: str) -> SweepSpec:
+    """The spec with the strategy's declared ranges (`hft.strategy.Param(ge=, le=)`) as its space,
+    less the parameters it fixes; an error if that leaves nothing to search."""
+    declared = params.space() if hasattr(params, "space") else {}
+    space = {k: v for k, v in declared.items() if k not in spec.strategy.params}
+    if not space:
+        why = "fixes every parameter it declares ranges for" if declared else "declares no parameter ranges"
+        raise ConfigError(
+            f"{where}: space: missing, and strategy {spec.strategy.name!r} {why}; "
+            "add `space: {name: {type: int, low: ..., high: ...}}`"
+        )
+    try:
+        return SweepSpec.model_validate({**raw, "space": space})
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, where)) from None
 
 
 def _probe_values(p: ParamSpace) -> list[Any]:

@@ -127,6 +127,8 @@ def test_hft_run_names_a_missing_strategy_file(tmp_path, store_copy):
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
     assert "strategy.module: no file './not_here.py' in" in out.stderr
+    out = _hft(["--debug", "run", str(cfg)], cwd=tmp_path)  # the global option: the traceback too
+    assert out.returncode == 2 and "Traceback" in out.stderr and "no file './not_here.py'" in out.stderr
 
 
 def test_hft_run_undersized_state_is_one_line_naming_the_strategy_and_the_fix(tmp_path, store_copy):
@@ -173,6 +175,8 @@ def test_strategy_check_one_line_error_and_traceback_only_with_debug(tmp_path):
     assert "\n" not in line and "Traceback" not in line
     assert "leaky.py: leaky: strategy 'leaky' does not compile:" in line and "(line 7)" in line
     out = _hft(["strategy", "check", "leaky.py", "--ticks", "5000", "--debug"], cwd=tmp_path)
+    assert out.returncode != 0 and "Traceback" in out.stderr
+    out = _hft(["--debug", "strategy", "check", "leaky.py", "--ticks", "5000"], cwd=tmp_path)
     assert out.returncode != 0 and "Traceback" in out.stderr
 
 

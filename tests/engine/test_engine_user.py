@@ -188,6 +188,16 @@ def test_raw_window_indexing_in_a_declared_strategy_is_bounds_checked(tmp_path, 
         run.feed(ts, bid, ask)
 
 
+def test_a_declared_strategy_using_a_window_as_an_array_runs_in_the_checked_form(tmp_path, ticks):
+    # no subscript, so not seen as indexing memory; len() needs the array, not the fast raw pointer
+    ts, bid, ask = (x[:1000] for x in ticks)
+    run = _declare(
+        tmp_path, "u_len", ["s.x = float(len(w.m))", "return 0"], state='{"x": 0.0, "m": Window("k")}'
+    )
+    run.feed(ts, bid, ask)
+    assert run.ss[0] == 13.0  # a window of k = 2: a 9-float header, then 2 times and 2 values
+
+
 def test_declared_params_are_strict_and_ranged(tmp_path):
     from hft.errors import ConfigError
 

@@ -154,3 +154,24 @@ def test_a_space_partly_valid_for_the_strategy_is_accepted():
     raw = spec_dict("./s", "s")
     raw["space"]["fast"] = {"type": "int", "low": 5, "high": 300}
     assert parse_spec(raw).space["fast"].high == 300
+
+
+def test_a_spec_without_space_searches_the_declared_ranges():
+    # examples/sma_cross.py declares n = Param(500, ge=2, le=1_000_000)
+    example = Path(__file__).resolve().parents[2] / "examples" / "sma_cross.py"
+    raw = spec_dict("./store", "s", strategy={"name": "sma_cross", "module": str(example)})
+    del raw["space"]
+    spec = parse_spec(raw, where="x.yaml")
+    assert {k: (p.type, p.low, p.high, p.log) for k, p in spec.space.items()} == {
+        "n": ("int", 2, 1_000_000, False)
+    }
+    raw["strategy"]["params"] = {"n": 50}  # fixing the only declared range leaves nothing to search
+    with pytest.raises(ConfigError, match=r"x\.yaml: space: missing, and strategy 'sma_cross' fixes every"):
+        parse_spec(raw, where="x.yaml")
+
+
+def test_a_spec_without_space_for_a_strategy_without_ranges_is_refused():
+    raw = spec_dict("./store", "s")
+    del raw["space"]
+    with pytest.raises(ConfigError, match=r"x\.yaml: space: missing, and strategy 'ema_cross' declares no"):
+        parse_spec(raw, where="x.yaml")
