@@ -59,6 +59,7 @@ def test_user_strategy_runs_by_name_from_a_config(store_copy):
 def test_user_strategy_params_are_validated(tmp_path):
     doc = yaml.safe_load((ROOT / "examples/momentum.yaml").read_text())
     doc["strategy"]["params"]["lookback"] = 0
+    doc["strategy"]["module"] = str(ROOT / "examples" / "momentum_strategy.py")  # the copy lives elsewhere
     path = tmp_path / "m.yaml"
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(
