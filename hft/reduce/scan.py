@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 from hft.errors import ConfigError, StoreError
 from hft.store.fs import Store, open_store
-from hft.store.results import TRIALS_DIR
+from hft.store.results import METRIC_TYPES, TRIALS_DIR
 
 __all__ = [
     "RUN_ARTIFACTS",
@@ -53,31 +54,9 @@ SUMMARY_PATH = "_summary_path"  # column Polars fills with each row's file
 RUN_URL = "run_url"  # the run folder, derived from SUMMARY_PATH
 
 _F, _I = pl.Float64, pl.Int64
-# Metric names and types as hft.backtest.metrics.compute_metrics returns them.
+# Metric names and types: the trial-row schema's (hft.store.results), as Polars types.
 METRIC_COLUMNS: dict[str, pl.DataType] = {
-    "net_pnl": _F,
-    "total_return": _F,
-    "final_equity": _F,
-    "sharpe": _F,
-    "sortino": _F,
-    "max_drawdown": _F,
-    "max_drawdown_frac": _F,
-    "calmar": _F,
-    "trades": _I,
-    "win_rate": _F,
-    "profit_factor": _F,
-    "avg_trade": _F,
-    "median_trade": _F,
-    "avg_holding_s": _F,
-    "exposure": _F,
-    "fees": _F,
-    "days": _I,
-    "ticks": _I,
-    "sharpe_se": _F,
-    "sharpe_lo": _F,
-    "sharpe_hi": _F,
-    "psr": _F,
-    "n_days": _I,
+    k: pl.from_arrow(pa.array([], type=t)).dtype for k, t in METRIC_TYPES.items()
 }
 # Columns whose type is fixed whatever a file says (a metric that was None everywhere in one run is
 # stored as Parquet `null` there; the fixed type lets every file be read into one frame).

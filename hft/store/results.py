@@ -33,6 +33,7 @@ __all__ = [
     "TRIALS_DIR",
     "PHASES",
     "STATUSES",
+    "METRIC_TYPES",
     "ROW_TYPES",
     "params_json",
     "part_path",
@@ -46,24 +47,12 @@ PHASES = ("test", "oos_check", "run", "train")  # out-of-sample first: the order
 STATUSES = ("complete", "pruned", "failed")
 
 _F, _I, _S = pa.float64(), pa.int64(), pa.string()
-#: Fixed types of the columns every row has (others, e.g. `param_*`, are inferred per file).
-ROW_TYPES: dict[str, pa.DataType] = {
-    "run_id": _S,
-    "group": _S,
-    "strategy": _S,
-    "symbol": _S,
-    "start": pa.date32(),
-    "end": pa.date32(),
-    "fingerprint": _S,
-    "params": _S,
+#: Metric names and types as hft.backtest.metrics.compute_metrics returns them (reports read them too).
+METRIC_TYPES: dict[str, pa.DataType] = {
     "net_pnl": _F,
     "total_return": _F,
     "final_equity": _F,
     "sharpe": _F,
-    "sharpe_se": _F,
-    "sharpe_lo": _F,
-    "sharpe_hi": _F,
-    "psr": _F,
     "sortino": _F,
     "max_drawdown": _F,
     "max_drawdown_frac": _F,
@@ -77,8 +66,24 @@ ROW_TYPES: dict[str, pa.DataType] = {
     "exposure": _F,
     "fees": _F,
     "days": _I,
-    "n_days": _I,
     "ticks": _I,
+    "sharpe_se": _F,
+    "sharpe_lo": _F,
+    "sharpe_hi": _F,
+    "psr": _F,
+    "n_days": _I,
+}
+#: Fixed types of the columns every row has (others, e.g. `param_*`, are inferred per file).
+ROW_TYPES: dict[str, pa.DataType] = {
+    "run_id": _S,
+    "group": _S,
+    "strategy": _S,
+    "symbol": _S,
+    "start": pa.date32(),
+    "end": pa.date32(),
+    "fingerprint": _S,
+    "params": _S,
+    **METRIC_TYPES,
     "wall_time_s": _F,
     "created": _S,
     "config": _S,
