@@ -69,7 +69,7 @@ def test_demo_writes_feed_store_and_sweeps_that_agree_with_its_output(demo):
         (study,) = sweep["studies"]
         counts = study["counts"]
         assert counts["failed"] == 0 and counts["complete"] + counts["pruned"] == TRIALS
-        assert (folder / "optuna.db").is_file()
+        assert (folder / "optuna.journal").is_file()  # the default study storage
         wf = pl.read_parquet(folder / "walkforward.parquet")
         assert wf.height == 1 and str(wf["test_start"][0]) == "2024-03-07" and wf["error"][0] is None
         summary = yaml.safe_load((folder / wf["run_id"][0] / "summary.yaml").read_text())
