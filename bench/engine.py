@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import numpy as np
 from numba import njit
@@ -42,20 +42,9 @@ def synthetic_xauusd(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.
     Its volatility regimes, flickering spreads and session rhythm let the market maker's quotes be
     reached; a plain random walk never comes back through a quote that follows mid every tick.
     """
-    from hft.data.synth import synth_day
+    from hft.backtest.strategy_tools import synthetic_ticks
 
-    parts, have, day = [], 0, date(2024, 1, 1)
-    while have < n:
-        arr = synth_day("XAUUSD", day, seed)
-        parts.append(arr)
-        have += arr.size
-        day += timedelta(days=1)
-    ticks = np.concatenate(parts)[:n]
-    return (
-        np.ascontiguousarray(ticks["ts"], dtype=np.int64),
-        np.ascontiguousarray(ticks["bid"], dtype=np.float64),
-        np.ascontiguousarray(ticks["ask"], dtype=np.float64),
-    )
+    return synthetic_ticks(n, seed, date(2024, 1, 1))
 
 
 def _ep(extra: dict) -> np.ndarray:

@@ -81,11 +81,13 @@ def write_template(name: str, out: Path, force: bool = False) -> list[Path]:
     return [p for p, _ in files]
 
 
-def synthetic_ticks(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The first `n` ticks of `hft synth` XAU/USD from 2024-03-04 (several in one millisecond)."""
+def synthetic_ticks(
+    n: int, seed: int = 0, start: date = date(2024, 3, 4)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first `n` ticks of `hft synth` XAU/USD from `start` (several in one millisecond)."""
     from hft.data.synth import synth_day
 
-    parts, have, day = [], 0, date(2024, 3, 4)
+    parts, have, day = [], 0, start
     while have < n:
         arr = synth_day("XAUUSD", day, seed)
         parts.append(arr)
