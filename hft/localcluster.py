@@ -1,9 +1,9 @@
 """A real multi-node Ray cluster on one machine, for tests, benchmarks and operators' rehearsals.
 
-Each node is a `ray start --block` process in its own process group, with its own temp dir and
-ports, started with `safe_ray_env()` (so token authentication is on and every node and driver shares
-the local token file). Stopping a node kills exactly that group, never other Ray
-processes on the machine (which `ray stop` would).
+Each node is a `ray start --block` process in its own process group, with its own temp dir (also
+its working directory, as on a machine of its own) and ports, started with `safe_ray_env()` (so
+token authentication is on and every node and driver shares the local token file). Stopping a node
+kills exactly that group, never other Ray processes on the machine (which `ray stop` would).
 """
 
 from __future__ import annotations
@@ -124,7 +124,12 @@ class LocalCluster:
         log = self.root / f"{name}.log"
         with open(log, "wb") as fh:
             proc = subprocess.Popen(
-                cmd, env=safe_ray_env(), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+                cmd,
+                env=safe_ray_env(),
+                cwd=temp,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         node = RayNode(name, proc, temp, log)
         self.started.append(node)

@@ -28,6 +28,7 @@ from pydantic import Field, create_model
 from hft.backtest.params import Float, Int, StrategyParams, register_strategy
 from hft.engine.enums import TARGET_NONE
 from hft.engine.user import Layout
+from hft.engine.user import where as user_where
 from hft.engine.windows_nb import (
     ago,
     alpha,
@@ -114,7 +115,7 @@ class TimeWindow:
 
 
 def _check_decl(name: str, fn, params: dict[str, Param], state: dict[str, Any]) -> None:
-    where = f"strategy {name!r}"
+    where = f"{user_where(fn)}: strategy {name!r}"
     for k in {**params, **state}:
         if not k.isidentifier() or k.startswith("_"):
             raise ConfigError(f"{where}: {k!r} is not a usable name (a Python identifier, no leading _)")

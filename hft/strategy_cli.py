@@ -55,8 +55,8 @@ def check(
         bool, typer.Option(help="Show the full traceback (Numba's report) of a failure (as `hft --debug`).")
     ] = False,
 ) -> None:
-    """Compile FILE's strategies and run them bounds-checked on synthetic ticks: no look-ahead,
-    chunked = unchunked, and their speed. Exits 1 if a check fails."""
+    """Compile FILE's strategies and run them bounds-checked on synthetic ticks: repeatable,
+    chunked = unchunked, no look-ahead, and their speed. Exits 1 if a check fails."""
     from hft.backtest.strategy_tools import check_strategy
 
     try:
@@ -70,11 +70,17 @@ def check(
         if isinstance(exc, HftError):
             fail(exc)
         fail(ConfigError(f"{file}: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"))
-    bad = False
     for rep in reports:
         typer.echo(f"strategy {rep.name} ({file})")
         for line in rep.lines:
             typer.echo(f"  {line}")
-        bad |= bool(rep.failed)
-    if bad:
+    failed = [rep for rep in reports if rep.failed]
+    for rep in failed:
+        typer.secho(
+            f"error: {file}: strategy {rep.name!r} failed {', '.join(rep.failed)} "
+            "(its FAIL lines above say what to fix)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+    if failed:
         raise typer.Exit(1)

@@ -11,6 +11,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hft.backtest.params import StrategyParams, get_strategy
+from hft.engine import BUILTINS
+from hft.engine.user import where as user_where
 from hft.errors import ConfigError
 
 __all__ = [
@@ -140,17 +142,21 @@ class RunConfig(_Model):
         try:
             return reg.params.model_validate(self.strategy.params)
         except ValidationError as exc:
-            raise ConfigError(_explain(exc, where, prefix=("strategy", "params"))) from None
+            builtin = BUILTINS.get(reg.name)
+            by = (
+                "" if builtin is not None and builtin.signal is reg.signal else f" ({user_where(reg.signal)})"
+            )
+            raise ConfigError(_explain(exc, where, prefix=("strategy", "params"), suffix=by)) from None
 
 
-def _explain(exc: ValidationError, where: str, prefix: tuple = ()) -> str:
+def _explain(exc: ValidationError, where: str, prefix: tuple = (), suffix: str = "") -> str:
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in (*prefix, *err["loc"])) or "(top level)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        lines.append(f"{where}: {key}: {msg}")
+        lines.append(f"{where}: {key}: {msg}{suffix}")
     return "\n".join(lines)
 
 

@@ -229,7 +229,9 @@ def _bases(where: str) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
-def _load_file(path: Path, where: str) -> None:
+def _load_file(path: Path, where: str, ship: bool = True) -> None:
+    """Import the file at `path` as the top-level module named by its stem (once per process);
+    `ship`: keep its text, as read here, for the Ray workers (see `user_runtime_env`)."""
     name = path.stem
     if not name.isidentifier():
         raise ConfigError(
@@ -243,11 +245,12 @@ def _load_file(path: Path, where: str) -> None:
             f"{where}: strategy.module: {path} would be imported as {name!r}, which is already the "
             f"module {getattr(old, '__file__', None) or name}: rename the file"
         )
+    text = path.read_text(encoding="utf-8")
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
     try:
-        spec.loader.exec_module(mod)
+        exec(compile(text, str(path), "exec"), mod.__dict__)  # the text shipped is the text run
     except Exception as exc:
         del sys.modules[name]
         if isinstance(exc, HftError):
@@ -256,23 +259,40 @@ def _load_file(path: Path, where: str) -> None:
             f"{where}: strategy.module: {path}: importing it raised {type(exc).__name__}: {exc}"
         ) from None
     USER_MODULE_PATHS.add(str(path))
+    if ship:
+        _SHIPPED[path.name] = text
+
+
+def _loaded_from(path: Path) -> bool:
+    """Whether this process already imported the module file `path` (it may be gone since)."""
+    mod = sys.modules.get(path.stem)
+    return mod is not None and Path(getattr(mod, "__file__", "") or "").resolve() == path
+
+
+def _ship_package(pkg: Path) -> None:
+    """Keep the text of a package folder (or single-file module) imported by dotted name."""
+    files = [pkg] if pkg.is_file() else sorted(f for f in pkg.rglob("*.py") if "__pycache__" not in f.parts)
+    for f in files:
+        rel = f.name if pkg.is_file() else str(Path(pkg.name) / f.relative_to(pkg))
+        _SHIPPED[rel] = f.read_text(encoding="utf-8")
 
 
 def import_strategy_module(module: str, where: str = "config") -> None:
     """Import `module`: a file path (relative to the config's folder or the current folder) or a
-    dotted name importable as is, from the config's folder or from the current folder."""
-    _materialize()
+    dotted name importable as is, from the config's folder or from the current folder.
+
+    On a Ray worker of a sweep the driver's copies come first (`_materialize`): a file at the same
+    path on the worker's own disk, missing or another version, is not what the driver validated.
+    """
+    shipped = _materialize()
     bases = _bases(where)
     if _is_path(module):
-        for base in bases:
-            path = (base / module).resolve()
-            if path.is_file():
+        if shipped is not None and (shipped / Path(module).name).is_file():
+            return _load_file(shipped / Path(module).name, where, ship=False)
+        candidates = [(base / module).resolve() for base in bases]
+        for path in candidates:
+            if _loaded_from(path) or path.is_file():
                 return _load_file(path, where)
-        try:  # a Ray worker: the file arrived as a top-level module through the runtime env
-            importlib.import_module(Path(module).stem)
-            return None
-        except ImportError:
-            pass
         raise ConfigError(
             f"{where}: strategy.module: no file {module!r} in {' or '.join(str(b) for b in bases)}"
         )
@@ -301,7 +321,9 @@ def import_strategy_module(module: str, where: str = "config") -> None:
                 importlib.import_module(module)
             except ImportError as exc:
                 raise ConfigError(f"{where}: strategy.module: cannot import {module!r}: {exc}") from None
-            USER_MODULE_PATHS.add(str(pkg if pkg.is_dir() else pkg.with_suffix(".py")))
+            found = pkg if pkg.is_dir() else pkg.with_suffix(".py")
+            USER_MODULE_PATHS.add(str(found))
+            _ship_package(found)
             return None
     raise ConfigError(
         f"{where}: strategy.module: cannot import {module!r}: {first} (looked in "
@@ -312,30 +334,23 @@ def import_strategy_module(module: str, where: str = "config") -> None:
 #: Environment variable carrying user strategy sources to Ray workers (JSON: relative path -> text).
 CODE_ENV = "HFT_USER_CODE"
 _CODE_LIMIT = 100_000  # bytes; an environment string must stay well under the OS limit (128 KiB)
-_materialized: list[str] = []
+#: The user strategy sources imported here, as read when imported, by path relative to sys.path.
+_SHIPPED: dict[str, str] = {}
+_materialized: list[Path] = []
 
 
 def user_code_bundle() -> dict[str, str]:
-    """Source files of the user strategies imported in this process, by path relative to sys.path."""
-    out: dict[str, str] = {}
-    for p in sorted(USER_MODULE_PATHS):
-        path = Path(p)
-        files = (
-            [path]
-            if path.is_file()
-            else sorted(f for f in path.rglob("*.py") if "__pycache__" not in f.parts)
-        )
-        for f in files:
-            rel = f.name if path.is_file() else str(Path(path.name) / f.relative_to(path))
-            out[rel] = f.read_text(encoding="utf-8")
-    return out
+    """Source files of the user strategies imported in this process, as they were when imported
+    (a later edit, move or deletion of the file changes nothing that is shipped)."""
+    return dict(sorted(_SHIPPED.items()))
 
 
 def user_runtime_env() -> dict[str, Any] | None:
     """Ray runtime env (per actor) that brings the user strategy code imported here to every worker.
 
-    Ray uploads local folders only for a whole job (`ray.init`), so the sources travel in an
-    environment variable and each worker writes them to a private folder on its `sys.path`.
+    Ray uploads local files (`py_modules`, `working_dir`) only for a whole job (`ray.init`), not per
+    actor, so the sources travel as text in an environment variable and each worker writes them to a
+    private folder on its `sys.path`: no node needs the driver's disk or the file's folder.
     """
     bundle = user_code_bundle()
     if not bundle:
@@ -349,18 +364,21 @@ def user_runtime_env() -> dict[str, Any] | None:
     return {"env_vars": {CODE_ENV: text}}
 
 
-def _materialize() -> None:
-    """On a Ray worker: write the shipped strategy sources once and put them on `sys.path`."""
+def _materialize() -> Path | None:
+    """On a Ray worker: write the shipped strategy sources once, put them first on `sys.path`, and
+    return their folder (None elsewhere)."""
     text = os.environ.get(CODE_ENV)
-    if not text or _materialized:
-        return
-    root = Path(tempfile.mkdtemp(prefix="hft-user-code-"))
-    for rel, src in json.loads(text).items():
-        dst = root / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_text(src, encoding="utf-8")
-    sys.path.insert(0, str(root))
-    _materialized.append(str(root))
+    if not text:
+        return None
+    if not _materialized:
+        root = Path(tempfile.mkdtemp(prefix="hft-user-code-"))
+        for rel, src in json.loads(text).items():
+            dst = root / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(src, encoding="utf-8")
+        sys.path.insert(0, str(root))
+        _materialized.append(root)
+    return _materialized[0]
 
 
 def get_strategy(name: str, module: str | None = None, where: str = "config") -> Registered:

@@ -1,9 +1,10 @@
 """`hft strategy new` / `check`: a working template, and the checks a user strategy must pass.
 
 `check_strategy` imports a strategy file, runs it (bounds-checked, as every user strategy runs) on
-synthetic ticks, and verifies what the engine relies on: it compiles and returns integers, its
-decisions before a time T do not change when the ticks after T do (it cannot see the future), any
-split of the ticks into chunks gives bit-identical results, and how fast it runs.
+synthetic ticks, and verifies what the engine relies on: it compiles and returns integers; two
+passes over the same ticks decide the same; any split of the ticks into chunks, alone or batched
+with another config as a sweep runs it, gives bit-identical results; its decisions before a time T
+do not change when the ticks after T do (it cannot see the future); and how fast it runs.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
 from hft.backtest.params import _REGISTRY, StrategyParams, import_strategy_module
-from hft.engine import BUILTINS, Run, exec_params
+from hft.engine import BUILTINS, BatchRun, Run, exec_params
 from hft.engine import strategies as S
 from hft.engine.run import RunResult
-from hft.engine.user import checked_copy
+from hft.engine.user import checked_copy, where
 from hft.errors import ConfigError
 
 __all__ = ["TEMPLATE", "CONFIG_TEMPLATE", "write_template", "check_strategy", "CheckReport"]
@@ -110,9 +112,10 @@ class CheckReport:
     def ok(self, text: str) -> None:
         self.lines.append(f"ok    {text}")
 
-    def fail(self, text: str) -> None:
-        self.lines.append(f"FAIL  {text}")
-        self.failed.append(text)
+    def fail(self, check: str, text: str) -> None:
+        """One line: the check, then `file: function: what happened: what to do`."""
+        self.lines.append(f"FAIL  {check}: {text}")
+        self.failed.append(check)
 
 
 def _run(spec, sp, ep, ts, bid, ask, cuts=()) -> RunResult:
@@ -121,6 +124,23 @@ def _run(spec, sp, ep, ts, bid, ask, cuts=()) -> RunResult:
     for a, b in itertools.pairwise(edges):
         run.feed(ts[a:b], bid[a:b], ask[a:b])
     return run.finish()
+
+
+def _chunk_problem(spec, sp, ep, ts, bid, ask, cuts, whole: RunResult) -> str | None:
+    """How a chunked run, alone or batched with a second config, differs from `whole` (None: it
+    does not). A sweep advances a batch of configs chunk by chunk, one config after the other."""
+    if not _same(whole, _run(spec, sp, ep, ts, bid, ask, cuts)):
+        return f"{len(cuts) + 1} chunks give other trades, equity or account than one"
+    batch = BatchRun(spec, np.stack([sp, sp]), ep, trade_cap=64, mark_cap=64)
+    for a, b in itertools.pairwise([0, *cuts, ts.size]):
+        batch.feed(ts[a:b], bid[a:b], ask[a:b])
+    for j, res in enumerate(batch.finish()):
+        if not _same(whole, res):
+            return (
+                f"batched with a copy of itself over {len(cuts) + 1} chunks, config {j + 1} of 2 gives "
+                "other trades, equity or account than alone"
+            )
+    return None
 
 
 def _same(a: RunResult, b: RunResult) -> bool:
@@ -162,10 +182,33 @@ def _timed(fn: Callable[[], object], repeat: int = 3) -> float:
     return best
 
 
+def _check_params(reg, params: dict | None) -> StrategyParams:
+    """The strategy's parameters from `--param`, or one line naming the function and the field."""
+    try:
+        return reg.params.model_validate(params or {})
+    except ValidationError as exc:
+        bad = "; ".join(
+            f"params.{'.'.join(str(x) for x in e['loc'])}: "
+            + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+            for e in exc.errors()
+        )
+        raise ConfigError(f"{where(reg.signal)}: strategy {reg.name!r}: {bad}") from None
+
+
+def _first_diff(a: np.ndarray, b: np.ndarray) -> int | None:
+    diff = np.flatnonzero(a != b)
+    return int(diff[0]) if diff.size else None
+
+
 def check_strategy(
     file: Path, name: str | None = None, params: dict | None = None, ticks: int = 200_000
 ) -> list[CheckReport]:
-    """Import `file` and check every strategy it registers (or only `name`)."""
+    """Import `file` and check every strategy it registers (or only `name`).
+
+    What the checks can and cannot catch is argued in docs/strategies.md ("What `hft strategy
+    check` proves"): a strategy whose decisions depend only on its arguments and declared state
+    passes the last three by construction; they fail for state kept anywhere else.
+    """
     t0 = time.perf_counter()
     src = str(file.resolve())
     import_strategy_module(src, where=str(file))
@@ -181,7 +224,12 @@ def check_strategy(
     reports = []
     for reg in mine:
         rep = CheckReport(reg.name)
-        prm: StrategyParams = reg.params.model_validate(params or {})
+        fn = where(reg.signal)
+        keep = (
+            "keep every value that must outlive a tick in its declared state "
+            "(not in np.random's generator, objmode or Python globals)"
+        )
+        prm = _check_params(reg, params)
         sp = prm.encode(1.0)
         spec = reg.spec(prm)
         t = time.perf_counter()
@@ -190,25 +238,49 @@ def check_strategy(
             f"compiles and runs bounds-checked on {ts.size:,} synthetic XAU/USD ticks "
             f"({time.perf_counter() - t + (t - t0):.1f} s incl. compile): {len(whole.trades)} trades"
         )
-        rng = np.random.default_rng(1)
-        cuts = sorted(set(rng.integers(1, ts.size, 40).tolist()))
-        if _same(whole, _run(spec, sp, ep, ts, bid, ask, cuts)):
-            rep.ok(f"{len(cuts) + 1} chunks give bit-identical trades, equity and account")
-        else:
-            rep.fail("chunked and unchunked runs differ: keep all state in declared state, none in globals")
+
+        # the future: the same first half, a different second half (changed ones first)
         n = min(ts.size, 20_000)
         cut = n // 2
         bid2, ask2 = bid.copy(), ask.copy()
         shock = 1.0 + 0.05 * np.sin(np.arange(n - cut))
         bid2[cut:n] *= shock
         ask2[cut:n] *= shock
-        a = _targets(spec, sp, ts, bid, ask, n)
-        b = _targets(spec, sp, ts, bid2, ask2, n)
-        if np.array_equal(a[:cut], b[:cut]):
-            rep.ok(f"cannot see the future: changing ticks {cut:,}..{n:,} changes no target before them")
+        changed = _targets(spec, sp, ts, bid2, ask2, n)
+        first = _targets(spec, sp, ts, bid, ask, n)
+        again = _targets(spec, sp, ts, bid, ask, n)
+        at = _first_diff(first, again)
+        if at is None:
+            rep.ok("repeatable: two passes over the same ticks give the same targets")
         else:
-            first = int(np.flatnonzero(a[:cut] != b[:cut])[0])
-            rep.fail(f"sees the future: its target on tick {first} changes when later ticks change")
+            rep.fail(
+                "repeatable",
+                f"{fn}: two passes over the same ticks give different targets (first at tick {at}): {keep}",
+            )
+
+        rng = np.random.default_rng(1)
+        cuts = sorted(set(rng.integers(1, ts.size, 40).tolist()))
+        bad = _chunk_problem(spec, sp, ep, ts, bid, ask, cuts, whole)
+        if bad is None:
+            rep.ok(
+                f"chunked = unchunked: {len(cuts) + 1} chunks, alone and batched with a second config, "
+                "give bit-identical trades, equity and account"
+            )
+        else:
+            rep.fail("chunked = unchunked", f"{fn}: {bad}: {keep}")
+
+        at = _first_diff(first[:cut], changed[:cut])
+        if at is None:
+            rep.ok(f"no look-ahead: changing ticks {cut:,}..{n:,} changes no target before them")
+        else:
+            rep.fail(
+                "no look-ahead",
+                f"{fn}: its target on tick {at} changed when only ticks {cut:,}..{n:,} "
+                "changed: it reads later ticks (e.g. from a previous pass or a series precomputed over "
+                f"the whole data) or keeps state outside its declaration; decide from this tick and "
+                "the declared state only",
+            )
+
         mine_s = _timed(lambda spec=spec, sp=sp: _run(spec, sp, ep, ts, bid, ask))
         ema = BUILTINS["ema_cross"]
         ema_sp = S.ema_cross_params(100, 1000)

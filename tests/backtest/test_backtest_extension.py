@@ -156,7 +156,8 @@ def test_strategy_new_writes_a_template_that_check_passes(tmp_path):
     assert again.returncode == 2 and "already exists (pass --force" in again.stderr
     out = _hft(["strategy", "check", "s/my_sma.py", "--ticks", "30000"], cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
-    for want in ("bounds-checked", "bit-identical", "cannot see the future", "M ticks/s", "sweep space"):
+    wants = ("bounds-checked", "ok    repeatable", "bit-identical", "ok    no look-ahead", "M ticks/s")
+    for want in (*wants, "sweep space"):
         assert want in out.stdout
     doc = yaml.safe_load((tmp_path / "s/my_sma.yaml").read_text())
     assert doc["strategy"] == {"name": "my_sma", "module": "./my_sma.py", "params": {"n": 500}}
@@ -179,6 +180,35 @@ def test_strategy_check_one_line_error_and_traceback_only_with_debug(tmp_path):
     assert out.returncode != 0 and "Traceback" in out.stderr
     out = _hft(["--debug", "strategy", "check", "leaky.py", "--ticks", "5000"], cwd=tmp_path)
     assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+def test_a_worker_runs_the_text_the_driver_imported_not_the_file_now_at_that_path(tmp_path):
+    import os
+    import subprocess
+
+    from hft.backtest.params import CODE_ENV, import_strategy_module, user_runtime_env
+
+    path = tmp_path / "shipped_sma.py"
+    path.write_text((ROOT / "examples/sma_cross.py").read_text().replace('"sma_cross"', '"shipped_sma"'))
+    import_strategy_module(str(path))  # the driver imports it, then the file changes on disk
+    path.write_text("raise RuntimeError('the file on disk was imported, not the shipped text')\n")
+    env = user_runtime_env()["env_vars"]  # what every sweep actor gets
+    probe = (
+        "import sys; from hft.backtest.params import get_strategy; "
+        "print(get_strategy('shipped_sma', sys.argv[1]).signal.py_func.__code__.co_filename)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(path)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT), CODE_ENV: env[CODE_ENV]},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    ran = Path(out.stdout.strip())
+    assert ran.name == "shipped_sma.py" and ran.parent.name.startswith("hft-user-code-")
+    assert '"shipped_sma"' in ran.read_text() and ran != path
 
 
 @pytest.mark.slow

@@ -3,7 +3,9 @@ sweep loses its worker node halfway and still finishes on the head node with no 
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
+from pathlib import Path
 
 import optuna
 import pyarrow.parquet as pq
@@ -11,15 +13,18 @@ import pytest
 import yaml
 from fsspec.implementations.local import LocalFileSystem
 
+from hft.backtest import run_backtest
 from hft.data.feed import FeedServer
-from hft.data.synth import write_synth_feed
+from hft.data.synth import synth_day, write_synth_feed
 from hft.reduce import build_report
 from hft.store import open_store
+from hft.store.ticks import write_day
 from hft.sweep import parse_spec, run_sweep
 
 pytestmark = pytest.mark.slow
 
 START, END = date(2024, 4, 1), date(2024, 4, 2)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _spec(name: str, store: str, feed_url: str | None = None, actors: int = 2):
@@ -121,6 +126,60 @@ def test_ingest_sweep_report_across_two_nodes(two_nodes, feed, s3_store, tmp_pat
         for p in (tmp_path / "store" / "runs" / "one_node").glob("*/summary.yaml")
     ]
     assert len({s["tags"]["node_id"] for s in local}) == 1
+
+
+USER_SMA = ROOT / "examples" / "sma_cross.py"
+
+
+def test_a_user_strategy_file_reaches_actors_on_both_nodes_without_its_file(two_nodes, s3_store, tmp_path):
+    """The user's file lives in a folder no node has on its path, and is deleted once the driver has
+    imported it (no node, sharing this disk or not, can read it): the actors on both nodes run the
+    copy the driver shipped, and each trial equals a run of its config in this process, without Ray."""
+    url, opts = s3_store
+    day = date(2024, 3, 4)
+    ticks = synth_day("XAUUSD", day, seed=3, activity=0.05)
+    write_day(open_store(url, opts), "XAUUSD", day, ticks)
+    local = str(tmp_path / "local-store")  # the single-process runs read (and write) their own copy
+    write_day(local, "XAUUSD", day, ticks)
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    src = USER_SMA.read_text().replace('"sma_cross"', '"node_sma"').replace("def sma_cross", "def node_sma")
+    (folder / "node_sma.py").write_text(src)
+    spec = parse_spec(
+        {
+            "name": "user_code",
+            "data": {"symbol": "XAUUSD", "start": day, "end": day, "store": url},
+            "strategy": {"name": "node_sma", "module": str(folder / "node_sma.py")},
+            "execution": {"size": 1, "latency_ms": 20.5, "slippage": 0.01, "taker_per_unit": 0.02},
+            "space": {"n": {"type": "int", "low": 100, "high": 400, "step": 100}},
+            "sampler": {"type": "grid"},
+            "objectives": [{"metric": "net_pnl", "direction": "maximize"}],
+            "n_trials": 4,
+            "resources": {"actors": 2, "batch": 1, "object_store_mb": 128},
+        },
+        "test spec",
+    )  # the driver imports the file here
+    shutil.rmtree(folder)  # (each node works in its own temp folder, hft.localcluster)
+    run_sweep(
+        spec,
+        storage_options=opts,
+        storage=f"sqlite:///{tmp_path / 'optuna.db'}",
+        address=two_nodes.address,
+        progress=False,
+        echo=lambda _: None,
+    )
+    assert not folder.exists()
+    st = open_store(url, opts)
+    rows = _rows_by_trial(st.fs, st.path("runs", "user_code", "trials", "*.parquet"))
+    assert sorted(rows) == list(range(4)) and {r["status"] for r in rows.values()} == {"complete"}
+    assert len({r["node_id"] for r in rows.values()}) == 2  # actors on both nodes imported it
+    assert {r["param_n"] for r in rows.values()} == {100, 200, 300, 400}
+    for r in rows.values():
+        alone = run_backtest(spec.run_config({"n": r["param_n"]}, day, day, local), store=local)
+        assert alone.computed
+        metrics = alone.summary["metrics"]
+        assert (r["trades"], r["net_pnl"]) == (metrics["trades"], metrics["net_pnl"]), r["param_n"]
+    assert max(r["trades"] for r in rows.values()) > 5
 
 
 def test_losing_the_worker_node_mid_sweep_loses_no_trial(two_nodes, feed, s3_store, tmp_path):
