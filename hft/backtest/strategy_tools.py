@@ -227,7 +227,7 @@ def check_strategy(
         fn = where(reg.signal)
         keep = (
             "keep every value that must outlive a tick in its declared state "
-            "(not in np.random's generator, objmode or Python globals)"
+            "(not in np.random's generator or in Python objects reached through a callback)"
         )
         prm = _check_params(reg, params)
         sp = prm.encode(1.0)
@@ -276,9 +276,8 @@ def check_strategy(
             rep.fail(
                 "no look-ahead",
                 f"{fn}: its target on tick {at} changed when only ticks {cut:,}..{n:,} "
-                "changed: it reads later ticks (e.g. from a previous pass or a series precomputed over "
-                f"the whole data) or keeps state outside its declaration; decide from this tick and "
-                "the declared state only",
+                "changed: it reads ticks it has not been given yet (kept from an earlier pass) or "
+                "state outside its declaration; decide from this tick and the declared state only",
             )
 
         mine_s = _timed(lambda spec=spec, sp=sp: _run(spec, sp, ep, ts, bid, ask))

@@ -269,6 +269,8 @@ _NOISE = ("Failed in nopython mode", "During: ", "Exception origin", "^", "raise
 
 def compile_message(exc: BaseException) -> str:
     """The one informative line of a Numba typing / lowering error, with its source line if given."""
+    if "Handle with contexts" in str(exc):  # a `with` block Numba would lift out of the loop
+        return OBJMODE
     lines = [_ANSI.sub("", x).strip() for x in str(exc).splitlines()]
     lines = [x for x in lines if x and not x.startswith(_NOISE)]
     at = next((x for x in lines if x.startswith("File ")), "")
@@ -276,6 +278,30 @@ def compile_message(exc: BaseException) -> str:
     what = next((x for x in lines if not x.startswith("File ") and not x.startswith(">")), str(exc))
     what = re.sub(r"\s+", " ", what)[:240]
     return f"{what} (line {line.group(1)})" if line else what
+
+
+OBJMODE = (
+    "a `with` block (numba.objmode) cannot run in a strategy, which is compiled into the engine's "
+    "loop: compute the value in the function or keep it in declared state"
+)
+
+
+def uses_objmode(fn) -> bool:
+    """Whether `fn` names `numba.objmode` (refused before Numba compiles it, and warns on stderr)."""
+    import dis
+
+    from numba.core.withcontexts import objmode_context
+
+    py = getattr(fn, "py_func", fn)
+    for ins in dis.get_instructions(py):
+        if (
+            ins.opname in ("LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME")
+            and py.__globals__.get(ins.argval) is objmode_context
+        ):
+            return True
+        if ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and ins.argval == "objmode":
+            return True
+    return False
 
 
 def probe(fn, args, name: str) -> None:
@@ -286,6 +312,8 @@ def probe(fn, args, name: str) -> None:
     from numba import types
     from numba.core.errors import NumbaError
 
+    if uses_objmode(fn):
+        raise EngineError(f"{where(fn)}: strategy {name!r} does not compile: {OBJMODE}")
     try:
         fn(*args)
     except NumbaError as exc:
