@@ -120,14 +120,31 @@ _fail = cli_common.fail
 
 @app.command()
 def symbols(query: Annotated[str, typer.Argument(help="Substring to filter by, e.g. XAU.")] = "") -> None:
-    """List known instruments and their decimal factors."""
+    """List known instruments, their decimal factors and where their history starts."""
+    import polars as pl
+
     from hft.data.instruments import all_symbols, get_instrument
+    from hft.tables import print_table
 
     q = query.upper().replace("/", "")
+    rows = []
     for sym in all_symbols():
         inst = get_instrument(sym)
         if q in sym or q in inst.name.upper():
-            typer.echo(f"{sym:<14} {inst.name:<16} {inst.decimal_factor}")
+            rows.append(
+                {
+                    "symbol": sym,
+                    "name": inst.name,
+                    "decimal_factor": inst.decimal_factor,
+                    "first_tick": inst.first_tick_hour,
+                }
+            )
+    if not rows:
+        typer.secho(f"no instrument matches {query!r} (try a shorter part, e.g. XAU)", fg="red", err=True)
+        raise typer.Exit(1)
+    what = f"matching {query!r}" if query else "known"
+    title = f"{len(rows):,} instrument(s) {what}: price = integer feed units / decimal factor"
+    print_table(pl.DataFrame(rows, infer_schema_length=None), title, max_rows=None)
 
 
 @app.command()
@@ -262,13 +279,18 @@ def ingest(
 
 def _print_ingest(report) -> None:
     cfg = report.config
+    from hft.tables import console, render_record, span
+
     written = [d for d in report.days if not d.skipped]
-    rate = report.ticks_per_second
-    typer.echo(
-        f"ingest {cfg.symbol} {cfg.start}..{cfg.end} → {cfg.store}: {len(written)} day(s) written, "
-        f"{len(report.days) - len(written)} already stored; {report.rows:,} ticks in written days; "
-        f"{report.fetched_ticks:,} fetched in {report.seconds:.1f}s ({rate:,.0f} ticks/s after Ray start-up)"
-    )
+    figures = {
+        "days written": len(written),
+        "days already stored": len(report.days) - len(written),
+        "ticks in written days": report.rows,
+        "ticks fetched": report.fetched_ticks,
+        "wall_time_s": report.seconds,
+        "ticks/s after Ray start-up": round(report.ticks_per_second),
+    }
+    console().print(render_record(figures, f"ingest {cfg.symbol} {span(cfg.start, cfg.end)} → {cfg.store}"))
     for problem in report.repaired:
         typer.secho(f"repaired (fetched again): {problem}", fg="yellow", err=True)
     dropped = {k: v for k, v in report.dropped().items() if v}

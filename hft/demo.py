@@ -117,15 +117,29 @@ def run_demo(workdir: Path, *, days: int = 7, seed: int = 7, n_trials: int = 16)
     for res in results:
         typer.echo("")
         print_result(res)
-    typer.echo("\nout-of-sample, the number to trust (walk-forward test windows only):")
+    import polars as pl
+
+    from hft.tables import print_table
+
     ranked = sorted(results, key=lambda r: -((r.aggregate or {}).get("oos_net_pnl") or float("-inf")))
+    rows = []
     for i, res in enumerate(ranked, 1):
         a = res.aggregate or {}
-        typer.echo(
-            f"  {i}. {res.spec.strategy.name:<10} OOS net_pnl {a.get('oos_net_pnl', float('nan')):>10,.2f}  "
-            f"return {100 * (a.get('oos_total_return') or 0):.3f}%  positive folds "
-            f"{a.get('positive_folds', 0)}/{a.get('folds_ok', 0)}  trades {a.get('oos_trades', 0)}"
+        rows.append(
+            {
+                "rank": i,
+                "strategy": res.spec.strategy.name,
+                "net_pnl": a.get("oos_net_pnl"),
+                "total_return": a.get("oos_total_return"),
+                "positive_folds": f"{a.get('positive_folds', 0)}/{a.get('folds_ok', 0)}",
+                "trades": a.get("oos_trades"),
+            }
         )
+    typer.echo("")
+    print_table(
+        pl.DataFrame(rows, infer_schema_length=None),
+        "Out of sample, the number to trust (walk-forward test windows only)",
+    )
     typer.echo(f"demo finished in {time.perf_counter() - t_all:.0f}s")
     typer.echo(
         "next, on this store (configs/xau_ema_cross.yaml and every file in sweeps/ run on it):\n"

@@ -58,9 +58,14 @@ def check(
     """Compile FILE's strategies and run them bounds-checked on synthetic ticks: repeatable,
     chunked = unchunked, no look-ahead, and their speed. Exits 1 if a check fails."""
     from hft.backtest.strategy_tools import check_strategy
+    from hft.status import phases
 
     try:
-        reports = check_strategy(file, name=name, params=_params(param), ticks=ticks)
+        with phases(
+            f"strategy check: compiling {file}'s strategies bounds-checked and running them on "
+            f"{ticks:,} synthetic ticks (compiles afresh each time: a few seconds)"
+        ):
+            reports = check_strategy(file, name=name, params=_params(param), ticks=ticks)
     except Exception as exc:
         if debug or debug_enabled():  # the whole chain, Numba's own report included
             import traceback
@@ -74,6 +79,19 @@ def check(
         typer.echo(f"strategy {rep.name} ({file})")
         for line in rep.lines:
             typer.echo(f"  {line}")
+    timed = [r for r in reports if r.speed]
+    if timed:
+        import polars as pl
+
+        from hft.tables import print_table
+
+        rows = [
+            {"strategy": r.name, "M ticks/s": r.speed[0], "built-in M ticks/s": r.speed[1],
+             "relative speed": r.speed[0] / r.speed[1]}
+            for r in timed
+        ]  # fmt: skip
+        title = f"Speed on {ticks:,} synthetic ticks (built-in: ema_cross)"
+        print_table(pl.DataFrame(rows), title)
     failed = [rep for rep in reports if rep.failed]
     for rep in failed:
         typer.secho(

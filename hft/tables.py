@@ -13,7 +13,20 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-__all__ = ["LABELS", "kind_of", "label", "fmt", "params_text", "print_table", "render_table", "console"]
+__all__ = [
+    "LABELS",
+    "kind_of",
+    "label",
+    "fmt",
+    "span",
+    "params_text",
+    "print_table",
+    "render_table",
+    "render_record",
+    "console",
+    "terminal_width",
+    "to_text",
+]
 
 #: Short human headers for the columns people see most.
 LABELS = {
@@ -46,7 +59,15 @@ LABELS = {
     "suspect_empty": "suspect",
     "share_profitable": "profitable %",
     "share_folds_profitable": "folds profitable %",
+    "n_tried": "tried",
+    "n_effective": "effective",
+    "expected_max_sharpe": "E[max Sharpe]",
+    "best_sharpe": "best Sharpe",
+    "best_trial": "best trial",
+    "positive_folds": "folds > 0",
 }
+#: Free-text columns that fold onto more lines in a narrow terminal (every other column stays whole).
+FOLD = frozenset({"params", "notes", "reason", "error"})
 _MONEY = re.compile(r"(^|_)(net_pnl|pnl|fees|equity|max_drawdown|avg_trade|median_trade|capital)$")
 _FRAC = re.compile(
     r"(^|_)(total_return|max_drawdown_frac|win_rate|exposure|share_profitable|share_folds_profitable|psr|dsr|pbo|return)$"
@@ -124,6 +145,16 @@ def fmt(v: Any, kind: str = "number") -> str:
     return str(v).replace("\n", ", ")
 
 
+def span(start: Any, end: Any) -> str:
+    """A date window, short: `2024-03-04`, `2024-03-04..03-06`, `2023-12-29..2024-01-02`."""
+    a, b = fmt(start), fmt(end)
+    if a == b:
+        return a
+    if a[:5] == b[:5] and len(a) == len(b) == 10:
+        return f"{a}..{b[5:]}"
+    return f"{a}..{b}"
+
+
 def params_text(text: str | None) -> str:
     """`fast: 200\\nslow: 1000` (the YAML `params` column) as `fast=200, slow=1000`."""
     if not text:
@@ -131,10 +162,32 @@ def params_text(text: str | None) -> str:
     return ", ".join(p.replace(": ", "=", 1) for p in str(text).strip().splitlines() if p.strip())
 
 
-def console(width: int | None = None):
+def terminal_width() -> int:
+    """The terminal's width ($COLUMNS first; 100 when the output is not a terminal)."""
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def console(width: int | None = None, *, file=None):
     from rich.console import Console
 
-    return Console(width=width, highlight=False, soft_wrap=False)
+    return Console(width=width, file=file, highlight=False, soft_wrap=False)
+
+
+def to_text(*parts, width: int | None = None) -> str:
+    """Tables (and lines) as plain text `width` columns wide (default: the terminal's), for `echo`."""
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    con = Console(
+        file=buf, width=width or terminal_width(), highlight=False, soft_wrap=False, color_system=None
+    )
+    for part in parts:
+        con.print(part)
+    return buf.getvalue().rstrip("\n")
 
 
 def _fit(headers: list[str], cells: list[list[str]], width: int | None, keep_whole: set[int]) -> list[int]:
@@ -153,12 +206,19 @@ def _fit(headers: list[str], cells: list[list[str]], width: int | None, keep_who
 
 
 def render_table(
-    df, title: str | None = None, *, currency: str | None = None, max_rows: int = 50, width: int | None = None
+    df,
+    title: str | None = None,
+    *,
+    currency: str | None = None,
+    max_rows: int | None = 50,
+    width: int | None = None,
 ):
-    """A rich Table of a Polars frame: labelled headers, formatted cells, numbers right-aligned.
+    """A rich Table of a Polars frame (with its title above and notes below): labelled headers,
+    formatted cells, numbers right-aligned.
 
-    With `width`, columns that do not fit are left out (named in the caption) rather than squeezed
-    into unreadable ellipses; only free text (`params`) folds onto more lines."""
+    With `width`, columns that do not fit are left out (named in the notes) rather than squeezed
+    into unreadable ellipses; only free text (`FOLD`: params, notes) folds onto more lines.
+    `max_rows` None shows every row."""
     from rich import box
     from rich.table import Table
 
@@ -166,35 +226,60 @@ def render_table(
     kinds = {c: kind_of(c) for c in cols}
     numeric = {c for c, t in df.schema.items() if t.is_numeric()}
     headers = [label(c, currency) for c in cols]
+    rows = df.iter_rows() if max_rows is None else df.head(max_rows).iter_rows()
     cells = [
         [params_text(v) if c == "params" else fmt(v, kinds[c]) for c, v in zip(cols, row, strict=True)]
-        for row in df.head(max_rows).iter_rows()
+        for row in rows
     ]
-    shown = _fit(headers, cells, width, {j for j, c in enumerate(cols) if c != "params"})
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
+    shown = _fit(headers, cells, width, {j for j, c in enumerate(cols) if c not in FOLD})
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
     for j in shown:
         c = cols[j]
         if c in numeric:
             table.add_column(headers[j], justify="right", no_wrap=True)
-        elif c == "params":
+        elif c in FOLD:
             table.add_column(headers[j], overflow="fold", min_width=16)
         else:
             table.add_column(headers[j], no_wrap=True)
     for row in cells:
         table.add_row(*(row[j] for j in shown))
     notes = []
-    if df.height > max_rows:
+    if max_rows is not None and df.height > max_rows:
         notes.append(f"… {df.height - max_rows:,} more rows")
     if len(shown) < len(cols):
-        notes.append(
-            f"left out at this width: {', '.join(headers[j] for j in range(len(cols)) if j not in shown)}"
-        )
-    if notes:
-        table.caption = "; ".join(notes) + " (widen the terminal to see more)"
-        table.caption_justify = "left"
-    return table
+        gone = ", ".join(headers[j] for j in range(len(cols)) if j not in shown)
+        notes.append(f"left out at this width: {gone} (widen the terminal to see them)")
+    return _titled(title, table, "; ".join(notes) or None)
 
 
-def print_table(df, title: str | None = None, *, con=None, currency: str | None = None, max_rows: int = 50):
+def _titled(title: str | None, table, caption: str | None = None):
+    """Title above and caption below, wrapped to the console rather than to a narrow table."""
+    from rich.console import Group
+    from rich.text import Text
+
+    parts = [Text(title, style="italic")] if title else []
+    parts.append(table)
+    if caption:
+        parts.append(Text(caption, style="dim italic"))
+    return Group(*parts)
+
+
+def render_record(values: dict[str, Any], title: str | None = None, *, currency: str | None = None):
+    """One record (a run's metrics, an ingest's counts) as a two-column table, each value formatted
+    by its name as in every other table."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_header=False)
+    table.add_column("", no_wrap=True)
+    table.add_column("", justify="right", overflow="fold")
+    for name, v in values.items():
+        table.add_row(label(name, currency), "n/a" if v is None else fmt(v, kind_of(name)))
+    return _titled(title, table)
+
+
+def print_table(
+    df, title: str | None = None, *, con=None, currency: str | None = None, max_rows: int | None = 50
+):
     con = con or console()
     con.print(render_table(df, title, currency=currency, max_rows=max_rows, width=con.width))

@@ -9,44 +9,44 @@ from typing import Annotated
 import typer
 
 from hft.backtest.api import run_backtest
-from hft.cli_common import StorageOpts, fail
+from hft.cli_common import StorageOpts, StoreOpt, fail
 from hft.errors import ConfigError, HftError
 
 __all__ = ["run", "rerun", "format_summary"]
 
-_ROWS = [
-    ("net PnL", "net_pnl", "{:,.2f}"),
-    ("return", "total_return", "{:.4%}"),
-    ("Sharpe (252d)", "sharpe", "{:.3f}"),
-    ("Sortino (252d)", "sortino", "{:.3f}"),
-    ("max drawdown", "max_drawdown", "{:,.2f}"),
-    ("max drawdown %", "max_drawdown_frac", "{:.4%}"),
-    ("Calmar", "calmar", "{:.3f}"),
-    ("trades", "trades", "{:d}"),
-    ("win rate", "win_rate", "{:.2%}"),
-    ("profit factor", "profit_factor", "{:.3f}"),
-    ("avg trade", "avg_trade", "{:,.4f}"),
-    ("median trade", "median_trade", "{:,.4f}"),
-    ("avg holding (s)", "avg_holding_s", "{:,.1f}"),
-    ("exposure", "exposure", "{:.2%}"),
-    ("fees", "fees", "{:,.2f}"),
-    ("ticks", "ticks", "{:,d}"),
-]
+#: The figures `hft run` and `hft rerun` print, in this order (formatted by hft.tables, by name).
+SUMMARY_METRICS = (
+    "net_pnl",
+    "total_return",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "max_drawdown_frac",
+    "calmar",
+    "trades",
+    "win_rate",
+    "profit_factor",
+    "avg_trade",
+    "median_trade",
+    "avg_holding_s",
+    "exposure",
+    "fees",
+    "ticks",
+)
 
 
-def format_summary(summary: dict) -> str:
+def format_summary(summary: dict, width: int | None = None) -> str:
+    """A run's summary as the table every command prints (`width` columns, default the terminal's)."""
+    from hft.tables import render_record, to_text
+
     m = summary["metrics"]
     d = summary["data"]
-    head = [
-        f"run {summary['run_id']}  group {summary['group']}",
-        f"{d['symbol']} {d['start']} .. {d['end']}  ({len(d['days'])} days, {d['ticks']:,} ticks)",
-    ]
-    width = max(len(label) for label, _, _ in _ROWS)
-    body = []
-    for label, key, fmt in _ROWS:
-        v = m.get(key)
-        body.append(f"  {label:<{width}}  {'n/a' if v is None else fmt.format(v)}")
-    return "\n".join(head + body)
+    title = (
+        f"run {summary['run_id']}  group {summary['group']}\n"
+        f"{d['symbol']} {d['start']} .. {d['end']}  ({len(d['days'])} days, {d['ticks']:,} ticks; "
+        "ratios annualised over 252 days)"
+    )
+    return to_text(render_record({k: m.get(k) for k in SUMMARY_METRICS}, title), width=width)
 
 
 def run(
@@ -67,13 +67,19 @@ def run(
 ) -> None:
     """Backtest one config and write runs/{group}/{run_id}/ under the store."""
     from hft.backtest.api import missing_days, prepare_run
+    from hft.status import phases
     from hft.store.fs import parse_storage_options
 
     try:
         opts = parse_storage_options(storage_option)
-        prep = prepare_run(
-            config, store=store, start=_day(start, "--start"), end=_day(end, "--end"), storage_options=opts
-        )
+        with phases("run: reading the config and the store's day manifests"):
+            prep = prepare_run(
+                config,
+                store=store,
+                start=_day(start, "--start"),
+                end=_day(end, "--end"),
+                storage_options=opts,
+            )
         gone = missing_days(prep.config.data.start, prep.config.data.end, prep.days)
         if gone:
             d = prep.config.data
@@ -87,10 +93,8 @@ def run(
             typer.secho(
                 f"warning: {msg}; running on the {len(prep.days)} stored day(s)", fg="yellow", err=True
             )
-        from rich.console import Console
-
-        with Console(stderr=True).status(
-            "backtest running (the first run on this machine also compiles the engine's kernels: "
+        with phases(
+            "run: backtest running (the first run on this machine also compiles the engine's kernels: "
             "one-time, cached on disk)"
         ):
             out = run_backtest(
@@ -119,15 +123,20 @@ def run(
 
 def rerun(
     run_id: Annotated[str, typer.Argument(help="run id (a trial's `run_id` in the report or its row)")],
-    store: Annotated[str, typer.Option(help="store URL holding runs/ (local path or s3://bucket/prefix)")],
+    store: StoreOpt = "./data",
     storage_option: StorageOpts = None,
 ) -> None:
     """Rebuild a run's folder (trades, equity, summary) from its result row, as the sweep would have."""
     from hft.backtest.rerun import rerun as rebuild_run
+    from hft.status import phases
     from hft.store.fs import parse_storage_options
 
     try:
-        out = rebuild_run(run_id, store, parse_storage_options(storage_option))
+        with phases(
+            f"rerun: finding {run_id} and running it again (the first run on this machine also compiles "
+            "the engine's kernels: one-time, cached on disk)"
+        ):
+            out = rebuild_run(run_id, store, parse_storage_options(storage_option))
     except HftError as exc:
         fail(exc)
     typer.echo(format_summary(out.summary))

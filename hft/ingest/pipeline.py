@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -170,19 +171,9 @@ def _run_task(task: DayTask) -> DayResult:
     return ingest_day(task, node_id=ray.get_runtime_context().get_node_id())
 
 
-def ingest(config: IngestConfig, *, progress: bool = True) -> IngestReport:
-    """Ingest `config`'s days; days already complete in the store are skipped unless forced."""
-    import ray
-
-    from hft.rayenv import init_ray
-
-    t0 = time.perf_counter()
-    store = open_store(config.store, config.storage_options)
-    source = get_source(config.source)
-    base = feed_base_url(source, config.feed_url)
-    now = datetime.now(UTC)
-    report = IngestReport(config)
-    todo: list[date] = []
+def _plan(config: IngestConfig, store, now: datetime, report: IngestReport, todo: list[date]) -> None:
+    """Days already complete go to `report` as skipped (checked against their manifests with
+    --verify, repairs named); the rest to `todo`."""
     for day in config.days():
         manifest = None if config.force else read_manifest(store, config.symbol, day)
         problem = None
@@ -194,11 +185,33 @@ def ingest(config: IngestConfig, *, progress: bool = True) -> IngestReport:
             report.days.append(DayResult(config.symbol, day, skipped=True))
         else:
             todo.append(day)
+
+
+def ingest(config: IngestConfig, *, progress: bool = True) -> IngestReport:
+    """Ingest `config`'s days; days already complete in the store are skipped unless forced."""
+    import ray
+
+    from hft.rayenv import init_ray
+    from hft.status import phases
+
+    t0 = time.perf_counter()
+    store = open_store(config.store, config.storage_options)
+    source = get_source(config.source)
+    base = feed_base_url(source, config.feed_url)
+    now = datetime.now(UTC)
+    report = IngestReport(config)
+    todo: list[date] = []
+    with phases(f"ingest: checking what {store.uri('ticks')} already holds", enabled=progress):
+        _plan(config, store, now, report, todo)
     if not todo:
         report.seconds = time.perf_counter() - t0
         return report
 
-    init_ray(config.address, num_cpus=config.workers or None)
+    address = config.address or os.environ.get("RAY_ADDRESS")
+    where = f"joining {address}" if address else "local"
+    starting = f"ingest: starting Ray ({where}) for {len(todo)} day(s) to fetch"
+    with phases(starting, enabled=progress and not ray.is_initialized()):
+        init_ray(config.address, num_cpus=config.workers or None)
     slots = config.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     max_in_flight = 2 * slots  # one queued behind each running task: no idle gap between days
     # `workers` caps the days running at once: each task asks for the cluster's CPUs / workers.

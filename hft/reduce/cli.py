@@ -81,10 +81,10 @@ def report(
         where = cond if where is None else where & cond
     try:
         opts = parse_storage_options(storage_option)
-        from rich.console import Console
+        from hft.status import phases
 
-        status = Console(stderr=True).status("report: scanning run summaries")
-        with warnings.catch_warnings(record=True) as caught, status:
+        status = phases("report: scanning run summaries")
+        with warnings.catch_warnings(record=True) as caught, status as phase:
             warnings.simplefilter("always", SkippedArtifactWarning)
             rep = build_report(
                 runs_url,
@@ -98,7 +98,7 @@ def report(
                 study=study,
                 phase=Phase(phase).value,
                 min_days=min_days,
-                progress=lambda done, total, what: status.update(f"report: {what}"),
+                progress=lambda done, total, what: phase(f"report: {what}"),
             )
         for w in caught:
             if issubclass(w.category, SkippedArtifactWarning):
@@ -113,7 +113,7 @@ def report(
             from hft.reduce.html import render_html
 
             html_target = str(html)
-            with Console(stderr=True).status("report: drawing the HTML (Optuna plots take a few seconds)"):
+            with phases("report: drawing the HTML (Optuna plots take a few seconds)"):
                 page = render_html(rep)
             export_html(page, html_target)
             typer.echo(f"wrote {html_target}")

@@ -44,16 +44,20 @@ def print_reasons(res, echo=typer.echo) -> None:
             echo(f"  {n:>5} × {why}")
 
 
-def print_result(res, echo=typer.echo) -> None:
-    """Leaderboard, walk-forward table and where everything was written."""
-    from hft.sweep.leaderboard import format_leaderboard, format_selection, format_walkforward
+def print_result(res, echo=typer.echo, width: int | None = None) -> None:
+    """Leaderboard, walk-forward and selection tables (hft.tables, `width` columns, default the
+    terminal's) and where everything was written."""
+    from hft.sweep.leaderboard import leaderboard_tables, selection_tables, walkforward_tables
+    from hft.tables import terminal_width, to_text
 
     spec, s = res.spec, res.stats
-    echo(format_leaderboard(spec, res.leaderboard))
+    width = width or terminal_width()
+    parts = leaderboard_tables(spec, res.leaderboard, width)
     if res.walkforward:
-        echo(format_walkforward(spec, res.walkforward, res.aggregate or {}))
+        parts += walkforward_tables(spec, res.walkforward, res.aggregate or {}, width)
     if res.selection:
-        echo(format_selection(res.selection))
+        parts += selection_tables(res.selection, width)
+    echo(to_text(*parts, width=width))
     counts = {k: sum(w.counts[k] for _, w in res.windows) for k in ("complete", "pruned", "failed")}
     echo(
         f"sweep {spec.name}: {counts['complete']} complete, {counts['pruned']} pruned, "
@@ -157,17 +161,31 @@ def sweep(
         outs = run_configs(specs, store=store, address=address, storage_options=opts, progress=not quiet)
     except HftError as exc:
         fail(exc)
-    failed = 0
+    import polars as pl
+
+    from hft.tables import render_table, terminal_width, to_text
+
+    rows, folders = [], set()
     for path, o in outs:
-        if o.status == "complete":
-            m = o.metrics
-            sharpe = "n/a" if m["sharpe"] is None else f"{m['sharpe']:.3f}"
-            typer.echo(
-                f"{path}: net_pnl {m['net_pnl']:,.2f}  sharpe {sharpe}  trades {m['trades']}  → {o.folder}"
-            )
-        else:
-            failed += 1
-            typer.secho(f"{path}: failed: {o.error}", fg=typer.colors.RED, err=True)
-    typer.echo(f"{len(outs) - failed} of {len(outs)} config(s) ran")
+        m = o.metrics or {}
+        rows.append(
+            {
+                "config": str(path),
+                "status": o.status,
+                **{k: m.get(k) for k in ("net_pnl", "sharpe", "trades")},
+                "run_id": o.run_id,
+            }
+        )
+        if o.folder:
+            folders.add(o.folder.rstrip("/").rsplit("/", 1)[0])
+    width = terminal_width()
+    title = "Run configs (each run's folder: runs/<group>/<run id>/)"
+    typer.echo(to_text(render_table(pl.DataFrame(rows), title, max_rows=None, width=width), width=width))
+    for f in sorted(folders):
+        typer.echo(f"  runs: {f}/")
+    failed = [(path, o) for path, o in outs if o.status != "complete"]
+    for path, o in failed:
+        typer.secho(f"{path}: failed: {o.error}", fg=typer.colors.RED, err=True)
+    typer.echo(f"{len(outs) - len(failed)} of {len(outs)} config(s) ran")
     if failed:
         raise typer.Exit(1)

@@ -16,7 +16,16 @@ import yaml
 
 from hft.sweep.spec import SweepSpec
 
-__all__ = ["leaderboard_rows", "format_leaderboard", "format_walkforward", "format_selection", "KEY_METRICS"]
+__all__ = [
+    "leaderboard_rows",
+    "leaderboard_tables",
+    "selection_tables",
+    "walkforward_tables",
+    "format_leaderboard",
+    "format_walkforward",
+    "format_selection",
+    "KEY_METRICS",
+]
 
 KEY_METRICS = ("sharpe", "psr", "net_pnl", "total_return", "max_drawdown_frac", "trades")
 
@@ -64,154 +73,159 @@ def _params(text: str | None) -> dict:
     return got if isinstance(got, dict) else {}
 
 
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "n/a"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+def _frame(rows: list[dict]):
+    import polars as pl
+
+    return pl.DataFrame(rows, infer_schema_length=None)
 
 
-def _table(headers: list[str], body: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
-    return "\n".join(lines)
+def _params_text(params: dict) -> str:
+    from hft.tables import fmt
+
+    return ", ".join(f"{k}={fmt(v)}" for k, v in params.items())
 
 
-_TITLES = {
-    "test": "out-of-sample (walk-forward test windows)",
-    "oos_check": "out-of-sample checks, NOT selected (next best train trials on the test windows)",
-    "run": "single runs",
-    "train": "in-sample (trials on their training window)",
-}
+def leaderboard_tables(spec: SweepSpec, rows: list[dict], width: int | None = None) -> list:
+    """The sweep's leaderboard as hft.tables tables, one per phase, out-of-sample first (the same
+    titles as `hft report`); columns that do not fit `width` are left out and named."""
+    from hft.reduce.leaderboard import PHASE_TITLES
+    from hft.tables import label, render_table, span
 
-
-def format_leaderboard(spec: SweepSpec, rows: list[dict], min_days: int = 20) -> str:
-    """One table per phase, out-of-sample first; `!` marks a ratio from fewer than min_days days."""
-    objs = [f"{o.metric}{'↑' if o.direction == 'maximize' else '↓'}" for o in spec.objectives]
-    extra = [m for m in KEY_METRICS if m not in {o.metric for o in spec.objectives}]
-    headers = [
-        "#",
-        "phase",
-        "fold",
-        "trial",
-        "window",
-        "n_days",
-        *(["pareto"] if spec.multi else []),
-        *objs,
-        *extra,
-        "params",
-        "run",
+    objs = [o.metric for o in spec.objectives]
+    extra = [m for m in KEY_METRICS if m not in objs]
+    better = ", ".join(
+        f"{label(o.metric)} {'higher' if o.direction == 'maximize' else 'lower'}" for o in spec.objectives
+    )
+    out: list = [
+        f"Leaderboard of sweep {spec.name} ({spec.strategy.name} {spec.data.symbol}): top {spec.top} per "
+        f"phase ({better} is better)"
     ]
-    out = [f"leaderboard {spec.name} ({spec.strategy.name} {spec.data.symbol}), top {spec.top} per phase"]
     for phase in ("test", "oos_check", "run", "train"):
         part = [r for r in rows if r.get("phase") == phase]
         if not part:
             continue
-        body = []
+        windows = sorted({(r.get("start"), r.get("end")) for r in part}, key=str)
+        table = []
         for r in part:
-            params = " ".join(f"{k}={_fmt(v)}" for k, v in r["params"].items())
-            few = "!" if r.get("few_days") else ""
-            body.append(
-                [
-                    _fmt(r.get("rank")) if r.get("rank") is not None else "-",
-                    phase,
-                    "-" if r.get("fold") is None else str(r["fold"]),
-                    _fmt(r.get("trial")),
-                    f"{r.get('start')}..{r.get('end')}",
-                    _fmt(r.get("n_days")) + few,
-                    *(["*" if r["pareto"] else ""] if spec.multi else []),
-                    *(_fmt(v) for v in r["values"]),
-                    *(_fmt(r.get(m)) for m in extra),
-                    params,
-                    r.get("run_id") or "",
-                ]
-            )
-        out += ["", _TITLES[phase], _table(headers, body)]
-    if any(r.get("few_days") for r in rows):
-        out.append(
-            f"! ratio from fewer than {min_days} daily returns: ranked after the rest, do not trust it"
+            row = {"rank": r.get("rank"), "fold": r.get("fold"), "trial": r.get("trial")}
+            if spec.multi:
+                row["pareto"] = bool(r["pareto"])
+            row |= {m: v for m, v in zip(objs, r["values"], strict=True)}
+            row["params"] = _params_text(r["params"])
+            row["n_days"] = r.get("n_days")
+            row |= {m: r.get(m) for m in extra}
+            if len(windows) > 1:
+                row["window"] = span(r.get("start"), r.get("end"))
+            if any(x.get("few_days") for x in part):
+                row["few_days"] = bool(r.get("few_days"))
+            row["run_id"] = r.get("run_id")
+            table.append(row)
+        df = _frame(table)
+        if all(r.get("fold") is None for r in part):
+            df = df.drop("fold")
+        title = f"{PHASE_TITLES[phase]} ranked by {label(objs[0])}"
+        if len(windows) == 1:
+            title += f", {span(*windows[0])}"
+        few = sum(1 for r in part if r.get("few_days"))
+        if few:
+            title += f"; {few} row(s) with fewer daily returns than min_days ranked last: do not trust them"
+        out.append(render_table(df, title, max_rows=None, width=width))
+    return out
+
+
+def format_leaderboard(
+    spec: SweepSpec, rows: list[dict], min_days: int = 20, width: int | None = None
+) -> str:
+    """The leaderboard as text `width` columns wide (default: the terminal's)."""
+    from hft.tables import terminal_width, to_text
+
+    width = width or terminal_width()
+    return to_text(*leaderboard_tables(spec, rows, width), width=width)
+
+
+def selection_tables(selection: dict, width: int | None = None) -> list:
+    """The sweep's selection statistics (sweep.yaml `selection`): one row per training window, one
+    per walk-forward fold, with the reasons a figure is n/a under each table."""
+    from hft.tables import render_table
+
+    out: list = []
+    windows = selection.get("windows") or []
+    if windows:
+        cols = ("fold", "n_tried", "n_effective", "expected_max_sharpe", "best_trial", "best_sharpe", "dsr",
+                "pbo", "n_days", "start", "end")  # fmt: skip
+        df = _frame([{c: w.get(c) for c in cols} for w in windows])
+        if all(w.get("fold") is None for w in windows):
+            df = df.drop("fold")
+        title = "Selection statistics: how much of the best is luck (tried counts pruned and failed trials)"
+        out.append(render_table(df, title, max_rows=None, width=width))
+        for w in windows:
+            where = "" if w.get("fold") is None else f"fold {w['fold']}: "
+            out += [f"  {where}{k} n/a or adjusted: {why}" for k, why in (w.get("reasons") or {}).items()]
+    degr = selection.get("walkforward_degradation") or []
+    if degr:
+        cols = ("fold", "metric", "n_pairs", "spearman", "best_trial", "best_train", "best_test", "drop")
+        title = (
+            "Walk-forward degradation per fold: train vs test rank correlation of the metric over the "
+            "trials run on both windows; the best train trial's drop"
         )
-    return "\n".join(out)
+        out.append(render_table(_frame([{c: d.get(c) for c in cols} for d in degr]), title, width=width))
+        out += [f"  fold {d['fold']}: {d['reason']}" for d in degr if d.get("reason")]
+    return out
 
 
-def format_selection(selection: dict) -> str:
-    """The sweep's selection statistics (sweep.yaml `selection`) as text."""
-    lines = ["selection statistics (how much of the best is luck)"]
-    for w in selection.get("windows", []):
-        where = w["phase"] + ("" if w.get("fold") is None else f" fold {w['fold']}")
-        lines.append(
-            f"  {where} {w.get('start')}..{w.get('end')}: tried {_fmt(w.get('n_tried'))}, "
-            f"effective {_fmt(w.get('n_effective'))}, E[max Sharpe | no skill] "
-            f"{_fmt(w.get('expected_max_sharpe'))}, best trial {_fmt(w.get('best_trial'))} Sharpe "
-            f"{_fmt(w.get('best_sharpe'))} DSR {_fmt(w.get('dsr'))}, PBO {_fmt(w.get('pbo'))}"
-        )
-        for k, why in (w.get("reasons") or {}).items():
-            lines.append(f"      {k}: n/a or adjusted: {why}")
-    for d in selection.get("walkforward_degradation", []):
-        metric = d.get("metric") or "sharpe"
-        lines.append(
-            f"  fold {d['fold']} train→test {metric}: rank correlation {_fmt(d.get('spearman'))} over "
-            f"{_fmt(d.get('n_pairs'))} trials run on both windows; "
-            f"best train trial {_fmt(d.get('best_trial'))} "
-            f"{_fmt(d.get('best_train'))} → {_fmt(d.get('best_test'))} (drop {_fmt(d.get('drop'))})"
-            + (f" ({d['reason']})" if d.get("reason") else "")
-        )
-    return "\n".join(lines)
+def format_selection(selection: dict, width: int | None = None) -> str:
+    """The sweep's selection statistics as text."""
+    from hft.tables import terminal_width, to_text
+
+    width = width or terminal_width()
+    return to_text(*selection_tables(selection, width), width=width)
 
 
-def format_walkforward(spec: SweepSpec, rows: list[dict], agg: dict) -> str:
-    headers = [
-        "fold",
-        "train",
-        "test",
-        "best",
-        "params",
-        "train " + spec.objectives[0].metric,
-        "OOS sharpe",
-        "OOS net_pnl",
-        "OOS ret",
-        "OOS maxDD%",
-        "trades",
-    ]
-    body = []
+def walkforward_tables(spec: SweepSpec, rows: list[dict], agg: dict, width: int | None = None) -> list:
+    """Per fold: the out-of-sample figures of the train winner on its test window; then all folds."""
+    from hft.tables import label, render_table, span
+
+    obj = spec.objectives[0].metric
+    failed = any(r.get("error") for r in rows)
+    table = []
     for r in rows:
-        params = " ".join(f"{k}={_fmt(r.get(f'param_{k}'))}" for k in spec.space)
-        body.append(
-            [
-                str(r["fold"]),
-                f"{r['train_start']}..{r['train_end']}",
-                f"{r['test_start']}..{r['test_end']}",
-                _fmt(r["best_trial"]),
-                params,
-                _fmt(r.get(f"train_{spec.objectives[0].metric}")),
-                _fmt(r.get("sharpe")),
-                _fmt(r.get("net_pnl")),
-                _fmt(r.get("total_return")),
-                _fmt(None if r.get("max_drawdown_frac") is None else 100 * r["max_drawdown_frac"]),
-                _fmt(r.get("trades")),
-            ]
-            if r.get("error") is None
-            else [
-                str(r["fold"]),
-                f"{r['train_start']}..{r['train_end']}",
-                f"{r['test_start']}..{r['test_end']}",
-                _fmt(r["best_trial"]),
-                params,
-                "",
-                f"failed: {r['error'][:80]}",
-                "",
-                "",
-                "",
-                "",
-            ]
+        row = {
+            "fold": r["fold"],
+            "test_window": span(r["test_start"], r["test_end"]),
+            "best_trial": r.get("best_trial"),
+            "params": _params_text({k: r.get(f"param_{k}") for k in spec.space}),
+            **{m: r.get(m) for m in ("net_pnl", "total_return", "sharpe", "max_drawdown_frac", "trades")},
+            f"train_{obj}": r.get(f"train_{obj}"),
+            "train_window": span(r["train_start"], r["train_end"]),
+        }
+        if failed:
+            row["error"] = r.get("error") or ""
+        table.append(row)
+    title = f"Walk-forward of sweep {spec.name}: each fold's train winner on its unseen test window"
+    out: list = [render_table(_frame(table), title, max_rows=None, width=width)]
+    if agg.get("folds_ok"):
+        total = {
+            "folds": f"{agg['folds_ok']}/{agg['folds']}",
+            "net_pnl": agg.get("oos_net_pnl"),
+            "total_return": agg.get("oos_total_return"),
+            "mean_sharpe": agg.get("oos_sharpe_mean"),
+            "max_drawdown_frac": agg.get("oos_max_drawdown_frac"),
+            "trades": agg.get("oos_trades"),
+            "positive_folds": agg.get("positive_folds"),
+        }
+        title = (
+            f"Out of sample over all folds (the number to trust): {label('net_pnl')} and trades summed, "
+            "return compounded, worst drawdown"
         )
-    agg_line = (
-        f"out-of-sample over {agg.get('folds_ok', 0)}/{agg.get('folds', 0)} folds: "
-        f"net_pnl {_fmt(agg.get('oos_net_pnl'))}, compounded return {_fmt(agg.get('oos_total_return'))}, "
-        f"mean Sharpe {_fmt(agg.get('oos_sharpe_mean'))}, worst maxDD "
-        f"{_fmt(None if agg.get('oos_max_drawdown_frac') is None else 100 * agg['oos_max_drawdown_frac'])}%, "
-        f"trades {_fmt(agg.get('oos_trades'))}, positive folds {_fmt(agg.get('positive_folds'))}"
-    )
-    return f"walk-forward {spec.name}\n" + _table(headers, body) + "\n" + agg_line
+        out.append(render_table(_frame([total]), title, width=width))
+    else:
+        out.append(f"out of sample: no fold's test run succeeded ({agg.get('folds', 0)} fold(s))")
+    return out
+
+
+def format_walkforward(spec: SweepSpec, rows: list[dict], agg: dict, width: int | None = None) -> str:
+    """The walk-forward tables as text."""
+    from hft.tables import terminal_width, to_text
+
+    width = width or terminal_width()
+    return to_text(*walkforward_tables(spec, rows, agg, width), width=width)

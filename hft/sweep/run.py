@@ -32,7 +32,16 @@ from hft.sweep.leaderboard import leaderboard_rows
 from hft.sweep.pool import ActorPool, pool_size
 from hft.sweep.spec import Resources, SweepSpec
 from hft.sweep.study import counted, default_storage, is_done, open_storage, prepare_study, spec_binding
-from hft.sweep.walkforward import aggregate, fold_row, make_folds, trading_days, write_walkforward
+from hft.sweep.walkforward import (
+    WALKFORWARD_FILE,
+    aggregate,
+    fold_row,
+    make_folds,
+    read_walkforward,
+    reusable_row,
+    trading_days,
+    write_walkforward,
+)
 from hft.sweep.worker import BatchRequest, TrialOutcome, TrialTask
 
 __all__ = ["SweepResult", "run_sweep", "run_configs", "sweep_ray", "SUMMARY_FILE"]
@@ -199,6 +208,10 @@ def run_sweep(
             study = open_bound(spec.name)
             if is_done(study, n):
                 w = WindowResult(study.study_name, study, counted(study), 0.0, best_trials(study, spec), n)
+                echo(
+                    f"sweep {spec.name}: already complete ({n} trials): nothing to run "
+                    "(--n-trials N adds trials)"
+                )
             else:
                 w = optimise(
                     study,
@@ -217,7 +230,7 @@ def run_sweep(
                 )
             res.windows.append((None, w))
         else:
-            _walk_forward(spec, st, open_bound, actors(), n, storage_options, progress, res, callback)
+            _walk_forward(spec, st, open_bound, actors, n, storage_options, progress, res, callback, echo)
     studies = [(f, w.study) for f, w in res.windows]
     res.artifacts = keep_artifacts(spec, st, studies)
     runs = st.uri("runs")
@@ -229,36 +242,57 @@ def run_sweep(
 
 
 def _walk_forward(
-    spec, st: Store, open_bound, pool, n, storage_options, progress, res: SweepResult, callback
+    spec, st: Store, open_bound, actors, n, storage_options, progress, res: SweepResult, callback, echo
 ) -> None:
+    """Fold by fold: optimise on the train window, run the winner on the test window. A fold whose
+    study is done and whose test row an earlier run wrote is read back: a finished walk-forward
+    sweep starts neither Ray nor the actors (`actors()` starts them on first need)."""
     days = trading_days(st, spec.data.symbol, spec.data.start, spec.data.end)
     folds = make_folds(days, spec.walk_forward, where=f"sweep {spec.name}")
+    prior = read_walkforward(st, spec)
+    changed = False
     for fold in folds:
         study = open_bound(f"{spec.name}.fold{fold.index}")
-        w = optimise(
-            study,
-            spec,
-            pool,
-            start=fold.train_start,
-            end=fold.train_end,
-            store=st.url,
-            storage_options=storage_options,
-            n_trials=n,
-            tags={"fold": fold.index, "phase": "train"},
-            stats=res.stats,
-            progress=progress,
-            desc=f"{spec.name} fold {fold.index} train {fold.train_start}..{fold.train_end}",
-            callback=callback,
-        )
+        if is_done(study, n):
+            w = WindowResult(study.study_name, study, counted(study), 0.0, best_trials(study, spec), n)
+        else:
+            w = optimise(
+                study,
+                spec,
+                actors(),
+                start=fold.train_start,
+                end=fold.train_end,
+                store=st.url,
+                storage_options=storage_options,
+                n_trials=n,
+                tags={"fold": fold.index, "phase": "train"},
+                stats=res.stats,
+                progress=progress,
+                desc=f"{spec.name} fold {fold.index} train {fold.train_start}..{fold.train_end}",
+                callback=callback,
+            )
         res.windows.append((fold.index, w))
         best = w.best[0] if w.best else None
-        outcome: TrialOutcome | None = None
-        params = {**spec.strategy.params, **(best.params if best else {})}
-        if best is not None:
-            outcome = _test_window(spec, st, fold, w.study, best, pool, storage_options, res)
         trials = sum(w.counts[k] for k in ("complete", "pruned", "failed"))
-        res.walkforward.append(fold_row(spec, fold, trials, best, outcome, params))
-        res.walkforward_path = write_walkforward(st, spec, res.walkforward)
+        old = prior.get(fold.index)
+        if reusable_row(old, fold, best):
+            row = {**old, "trials": trials}
+        else:
+            outcome: TrialOutcome | None = None
+            params = {**spec.strategy.params, **(best.params if best else {})}
+            if best is not None:
+                outcome = _test_window(spec, st, fold, w.study, best, actors(), storage_options, res)
+            row = fold_row(spec, fold, trials, best, outcome, params)
+        changed |= row != old
+        res.walkforward.append(row)
+        if changed:
+            res.walkforward_path = write_walkforward(st, spec, res.walkforward)
+    if not changed:
+        res.walkforward_path = st.uri("runs", spec.name, WALKFORWARD_FILE)
+        echo(
+            f"sweep {spec.name}: all {len(folds)} folds already complete ({n} trials each, test runs "
+            "stored): nothing to run (--n-trials N adds trials)"
+        )
     res.aggregate = aggregate(res.walkforward)
 
 

@@ -53,6 +53,8 @@ __all__ = [
     "make_folds",
     "fold_row",
     "write_walkforward",
+    "read_walkforward",
+    "reusable_row",
     "aggregate",
 ]
 
@@ -135,6 +137,36 @@ def write_walkforward(st: Store, spec: SweepSpec, rows: list[dict[str, Any]]) ->
         table = table.set_column(i, name, table.column(name).cast(pa.date32()))
     st.write_bytes(parquet_bytes(table), "runs", spec.name, WALKFORWARD_FILE)
     return st.uri("runs", spec.name, WALKFORWARD_FILE)
+
+
+def read_walkforward(st: Store, spec: SweepSpec) -> dict[int, dict[str, Any]]:
+    """The fold rows an earlier run of this sweep wrote, by fold ({} when there are none or the file
+    cannot be read: those folds are then tested again)."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    if not st.exists("runs", spec.name, WALKFORWARD_FILE):
+        return {}
+    try:
+        rows = pq.read_table(io.BytesIO(st.read_bytes("runs", spec.name, WALKFORWARD_FILE))).to_pylist()
+    except (OSError, pa.ArrowException):
+        return {}
+    return {r["fold"]: r for r in rows if isinstance(r.get("fold"), int)}
+
+
+def reusable_row(old: dict[str, Any] | None, fold: Fold, best) -> bool:
+    """Whether an earlier run's row is this fold's result as it stands: same windows, same selected
+    trial, and its test run succeeded (a failed one is tried again)."""
+    return (
+        old is not None
+        and best is not None
+        and old.get("best_trial") == best.number
+        and old.get("error") is None
+        and old.get("run_id") is not None
+        and (old.get("train_start"), old.get("train_end"), old.get("test_start"), old.get("test_end"))
+        == (fold.train_start, fold.train_end, fold.test_start, fold.test_end)
+    )
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
