@@ -84,7 +84,7 @@ def report(
         from hft.status import phases
 
         status = phases("report: scanning run summaries")
-        with warnings.catch_warnings(record=True) as caught, status as phase:
+        with warnings.catch_warnings(record=True) as caught, status as tell:
             warnings.simplefilter("always", SkippedArtifactWarning)
             rep = build_report(
                 runs_url,
@@ -98,7 +98,7 @@ def report(
                 study=study,
                 phase=Phase(phase).value,
                 min_days=min_days,
-                progress=lambda done, total, what: phase(f"report: {what}"),
+                progress=lambda done, total, what: tell(f"report: {what}"),
             )
         for w in caught:
             if issubclass(w.category, SkippedArtifactWarning):

@@ -154,11 +154,17 @@ def test_strategy_new_writes_a_template_that_check_passes(tmp_path):
     assert (tmp_path / "s/my_sma.py").is_file() and (tmp_path / "s/my_sma.yaml").is_file()
     again = _hft(["strategy", "new", "my_sma", "--out", "s"], cwd=tmp_path)
     assert again.returncode == 2 and "already exists (pass --force" in again.stderr
-    out = _hft(["strategy", "check", "s/my_sma.py", "--ticks", "30000"], cwd=tmp_path)
+    out = _hft(["strategy", "check", "s/my_sma.py", "--ticks", "30000"], cwd=tmp_path, COLUMNS="80")
     assert out.returncode == 0, out.stdout + out.stderr
     wants = ("bounds-checked", "ok    repeatable", "bit-identical", "ok    no look-ahead", "M ticks/s")
     for want in (*wants, "sweep space"):
         assert want in out.stdout
+    assert "strategy check: compiling s/my_sma.py's strategies bounds-checked" in out.stderr  # its status
+    speed = out.stdout.split("Speed on 30,000 synthetic ticks (built-in: ema_cross)")[1]
+    assert max(len(line) for line in speed.splitlines()) <= 80, speed
+    head, _, row = [line.split() for line in speed.strip().splitlines()[:3]]
+    assert head == ["strategy", "M", "ticks/s", "built-in", "M", "ticks/s", "relative", "speed"]
+    assert row[0] == "my_sma" and float(row[1]) / float(row[2]) == pytest.approx(float(row[3]), rel=0.02)
     doc = yaml.safe_load((tmp_path / "s/my_sma.yaml").read_text())
     assert doc["strategy"] == {"name": "my_sma", "module": "./my_sma.py", "params": {"n": 500}}
 

@@ -156,10 +156,20 @@ def test_bad_ticks_in_the_store_fail_cleanly(tmp_path, bid, problem):
 def test_cli_run_prints_the_summary_and_reports_errors(tmp_path, store_copy):
     app = typer.Typer()
     app.command()(run_cli)
-    runner = CliRunner()
+    runner = CliRunner(env={"COLUMNS": "80"})
     res = runner.invoke(app, [str(CONFIGS / "zscore.yaml"), "--store", store_copy])
     assert res.exit_code == 0, res.output
-    assert "Sharpe (252d)" in res.output and "computed:" in res.output and "266,219 ticks" in res.output
+    assert "computed:" in res.stdout and "266,219 ticks" in res.stdout
+    # a status line per phase (plain lines when stderr is not a terminal), the kernels' compile named
+    assert "run: reading the config and the store's day manifests" in res.stderr
+    assert "compiles the engine's kernels: one-time, cached on disk" in res.stderr
+    table = res.stdout.split("computed:")[0]
+    assert max(len(line) for line in table.splitlines()) <= 80, table
+    folder = res.stdout.split("computed:")[1].strip()
+    m = yaml.safe_load(Path(folder, "summary.yaml").read_text())["metrics"]
+    rows = {" ".join(line.split()[:-1]): line.split()[-1] for line in table.splitlines()[2:] if line.strip()}
+    assert rows["net PnL"] == f"{m['net_pnl']:,.2f}" and rows["trades"] == f"{m['trades']:,}"
+    assert rows["return"] == f"{100 * m['total_return']:.2f}%" and rows["fees"] == f"{m['fees']:,.2f}"
     res = runner.invoke(app, [str(CONFIGS / "zscore.yaml"), "--store", store_copy])
     assert "reused:" in res.output
     res = runner.invoke(app, [str(CONFIGS / "zscore.yaml"), "--store", store_copy, "--start", "2019-13-01"])

@@ -69,3 +69,32 @@ def test_run_honours_hft_store_and_names_missing_days(store_copy, tmp_path):
     assert res.exit_code == 0, res.output
     assert "warning: 2 requested day(s) of EURUSD" in res.output and "2019-02-06, 2019-02-07" in res.output
     assert Path(store_copy, "runs").is_dir()
+
+
+def _commands(group, prefix=()):
+    """(path, click command) of every `hft` command, lazy ones built."""
+    import click
+
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        cmd = cmd.real() if hasattr(cmd, "real") else cmd
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, (*prefix, name))
+        else:
+            yield (*prefix, name), cmd
+
+
+def test_every_command_that_reads_a_store_honours_hft_store_and_its_help_fits_80_columns():
+    import typer
+
+    group = typer.main.get_command(app)
+    seen = []
+    for path, cmd in _commands(group):
+        store = [p for p in cmd.params if p.name in ("store", "runs_url")]
+        if store:
+            seen.append(" ".join(path))
+            assert store[0].envvar == "HFT_STORE", path
+        res = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+        assert res.exit_code == 0 and max(len(line) for line in res.output.splitlines()) <= 80, path
+    assert {"ingest", "store", "run", "rerun", "sweep", "report", "dashboard"} <= set(seen), seen

@@ -69,9 +69,15 @@ def test_bad_ingest_options_fail_before_any_work(args, message, tmp_path):
 
 
 def test_symbols_lists_decimal_factors():
-    res = _run("symbols", "XAU")
+    res = _run("symbols", "XAU", env={**os.environ, "COLUMNS": "80"})
     assert res.returncode == 0
-    assert any(line.split()[:3] == ["XAUUSD", "XAU/USD", "1000"] for line in res.stdout.splitlines())
+    lines = res.stdout.splitlines()
+    assert any(line.split() == ["XAUUSD", "XAU/USD", "1,000", "2003-05-05", "00:01"] for line in lines)
+    assert max(len(line) for line in lines) <= 80 and "28 instrument(s) matching 'XAU'" in res.stdout
+    every = _run("symbols", env={**os.environ, "COLUMNS": "80"})
+    assert "1,607 instrument(s) known" in every.stdout and "more rows" not in every.stdout
+    none = _run("symbols", "NOPE")
+    assert none.returncode == 1 and "no instrument matches 'NOPE'" in none.stderr
 
 
 @pytest.mark.slow
@@ -98,10 +104,17 @@ def test_killed_ingest_resumes_with_nothing_lost_or_duplicated(synth_feed, tmp_p
     assert 1 <= len(committed) < 4, committed  # killed mid-way: some days stored, some not
 
     with FeedServer(synth_feed) as server:
-        res = _run(*args, "--feed-url", server.url, "--quiet")
+        res = _run(*args, "--feed-url", server.url, env={**os.environ, "COLUMNS": "80"})
         fetched = server.stats()["paths"]
     assert res.returncode == 0, res.stderr
-    assert f"{4 - len(committed)} day(s) written, {len(committed)} already stored" in res.stdout
+    # each start-up phase said on its own line (stderr is not a terminal here), then the summary table
+    assert f"ingest: checking what {store}/ticks already holds" in res.stderr
+    assert f"ingest: starting Ray (local) for {4 - len(committed)} day(s) to fetch" in res.stderr
+    lines = res.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, res.stdout
+    rows = {" ".join(line.split()[:-1]): line.split()[-1] for line in lines if line.strip()}
+    want = (str(4 - len(committed)), str(len(committed)))
+    assert (rows["days written"], rows["days already stored"]) == want
     # resumed, not fetched again: exactly the 24 hours of each day not committed, once each
     todo = [d for d in (date(2024, 3, 8 + i) for i in range(4)) if d not in committed]
     assert sorted(fetched) == sorted(

@@ -23,18 +23,53 @@ def test_report_cli_prints_leaderboard_and_writes_exports(runs_copy, tmp_path):
     leader = next(r for r in rows if r["run_id"] == top[0])
     (folder_of(root, leader) / "equity.parquet").write_bytes(b"not parquet")
     out_csv, out_html = tmp_path / "runs.csv", tmp_path / "r" / "report.html"
-    res = CliRunner().invoke(
+    res = CliRunner(env={"COLUMNS": "80"}).invoke(
         app,
         ["report", root, "--top", "3", "--by", "net_pnl", "--csv", str(out_csv), "--html", str(out_html)],
     )
     assert res.exit_code == 0, res.output
     for run_id in top:
         assert run_id in res.output
+    _fits_80(res.stdout)
+    _phases_said(res.stderr, curves=3)
     ranked = pl.read_csv(out_csv, schema_overrides={"run_id": pl.String})
     assert ranked.height == len(rows)
     assert ranked.sort("rank")["run_id"].head(3).to_list() == top
     assert out_html.read_text().startswith("<!DOCTYPE html>")
     assert f"{top[0]}/equity.parquet: unreadable equity.parquet" in res.output
+
+
+def _fits_80(stdout: str) -> None:
+    """Every line of the terminal report fits 80 columns (the paths of written files may not)."""
+    long = [line for line in stdout.splitlines() if len(line) > 80 and not line.startswith("wrote ")]
+    assert not long, long
+
+
+def _phases_said(stderr: str, curves: int) -> None:
+    """Each phase of a report on its own line, in order (stderr is not a terminal here)."""
+    want = [
+        "report: scanning run summaries",
+        *(f"report: curves of run {i}/{curves}" for i in range(1, curves + 1)),
+        "report: walk-forward and Optuna tables",
+        "report: drawing the HTML (Optuna plots take a few seconds)",
+    ]
+    said = [line for line in stderr.splitlines() if line.startswith("report: ")]
+    assert said == want, stderr
+
+
+def test_report_over_s3_says_each_phase_and_writes_the_html(s3_store, tmp_path):
+    from hft.reduce.synth import write_runs
+    from hft.store.fs import Store
+
+    url, opts = s3_store
+    write_runs(Store(f"{url}/runs", opts), 8, groups=2, seed=4)
+    args = ["report", f"{url}/runs", "--top", "2", "--html", str(tmp_path / "r.html")]
+    args += [x for k, v in opts.items() for x in ("--storage-option", f"{k}={v}")]
+    res = CliRunner(env={"COLUMNS": "80"}).invoke(app, args)
+    assert res.exit_code == 0, res.output
+    _phases_said(res.stderr, curves=2)
+    _fits_80(res.stdout)
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
 
 
 def test_report_cli_names_a_bad_metric(runs_dir):

@@ -117,16 +117,19 @@ def test_walk_forward_report_heads_with_out_of_sample_and_prints_selection_stati
     raw = spec_dict(week_store, "t_wfrep", n_trials=6, walk_forward=wf)
     res = run_sweep(parse_spec(raw), **_quiet())
     printed: list[str] = []
-    print_result(res, echo=printed.append)
+    print_result(res, echo=printed.append, width=250)
     text = "\n".join(printed)
     # the selected out-of-sample runs first, then the 3 next best train trials on the test windows, labelled
     assert (
-        text.index("out-of-sample (walk-forward test windows)")
-        < text.index("out-of-sample checks, NOT selected")
-        < text.index("in-sample (trials")
+        text.index("Out-of-sample: walk-forward test windows")
+        < text.index("Out-of-sample checks, NOT selected")
+        < text.index("In-sample: sweep trials")
     )
-    assert "train→test total_return: rank correlation" in text
-    assert "DSR" in text and "PBO" in text and "tried 6" in text
+    degr = text.split("Walk-forward degradation per fold")[1].splitlines()
+    assert [line.split()[:2] for line in degr[3:5]] == [["0", "total_return"], ["1", "total_return"]]
+    sel = text.split("Selection statistics")[1].splitlines()
+    assert sel[1].split()[:3] == ["fold", "tried", "effective"] and "DSR" in sel[1] and "PBO" in sel[1]
+    assert [line.split()[:2] for line in sel[3:5]] == [["0", "6"], ["1", "6"]]
     doc = yaml.safe_load(Path(res.summary_path).read_text())
     windows = doc["selection"]["windows"]
     assert [(w["fold"], w["n_tried"]) for w in windows] == [(0, 6), (1, 6)]
@@ -146,7 +149,7 @@ def test_walk_forward_report_heads_with_out_of_sample_and_prints_selection_stati
         < body.index("Out-of-sample checks, NOT selected")
         < body.index("In-sample: sweep trials")
     )
-    assert "Selection statistics per sweep window" in body and "expected max sharpe" in body
+    assert "Selection statistics per sweep window" in body and "E[max Sharpe]" in body
     assert "DSR" in body and "PBO" in body and "Walk-forward degradation per fold" in body
     table = pl.read_csv(csv)
     assert (

@@ -21,7 +21,7 @@ from hft.sweep import parse_spec, run_sweep
 from hft.sweep.cli import sweep
 from hft.sweep.study import default_storage, open_storage
 
-from .conftest import START, spec_dict
+from .conftest import START, python_path_env, spec_dict
 
 pytestmark = pytest.mark.slow
 
@@ -200,3 +200,67 @@ def test_all_failing_sweep_exits_1_with_reasons_then_completes_once_repaired(
     out = _cli(str(spec_path))
     assert out.exit_code == 0 and "retried" not in out.output
     assert len(optuna.load_study(study_name="t_allfail", storage=study._storage).get_trials()) == 12
+
+
+# `hft sweep` in a fresh process where starting (or auto-connecting to) Ray is an error
+NO_RAY_CLI = (
+    "import sys, ray; ray.init = lambda *a, **k: sys.exit('ray.init called'); from hft.cli import app\n"
+    "try:\n    app(sys.argv[1:])\nfinally:\n    print('RAY CONNECTED', ray.is_initialized())"
+)
+
+
+def _tables(output: str) -> str:
+    """The leaderboard, walk-forward and selection tables: from the leaderboard to the counts line."""
+    return output[output.index("Leaderboard of sweep") : output.index("\nsweep t_wfdone: ")]
+
+
+def test_a_finished_walk_forward_sweep_reruns_without_ray_and_prints_the_same_tables(
+    ray_module, week_store, tmp_path
+):
+    import pyarrow.parquet as pq
+
+    from hft.cli import app
+
+    wf = {"train_days": 3, "test_days": 1, "oos_candidates": 2}
+    spec_path = _write(tmp_path, spec_dict(week_store, "t_wfdone", n_trials=4, walk_forward=wf))
+    first = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["sweep", str(spec_path), "--quiet"])
+    assert first.exit_code == 0, first.output
+    assert "compiles the engine's kernels on its first trial (one-time, cached on disk)" in first.stdout
+    folds = Path(week_store, "runs/t_wfdone/walkforward.parquet")
+    written = folds.read_bytes()
+
+    env = {**python_path_env(), "COLUMNS": "80", "RAY_ENABLE_AUTO_CONNECT": "0"}
+    again = subprocess.run(
+        [sys.executable, "-c", NO_RAY_CLI, "sweep", str(spec_path), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "RAY CONNECTED False" in again.stdout
+    assert "sweep t_wfdone: all 2 folds already complete (4 trials each" in again.stdout
+    assert _tables(again.stdout) == _tables(first.stdout)  # the same leaderboard, read back
+    assert folds.read_bytes() == written  # nothing rewritten
+
+    # 80 columns, and the out-of-sample figures as hft.tables formats them (checked by hand here)
+    text = _tables(first.stdout)
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+    rows = pq.read_table(folds).to_pylist()
+    wf_part = text.split("each fold's train winner on its unseen test window")[1]
+    for r in rows:
+        key = [str(r["fold"]), str(r["test_start"])]
+        line = next(x for x in wf_part.splitlines() if x.split()[:2] == key)
+        cells = line.split()
+        assert cells[2] == str(r["best_trial"]), line
+        assert f"{r['net_pnl']:,.2f}" in cells and f"{100 * r['total_return']:,.2f}%" in cells, line
+    total = next(x.split() for x in text.split("Out of sample over all folds")[1].splitlines() if "2/2" in x)
+    assert total[:3] == ["2/2", f"{sum(r['net_pnl'] for r in rows):,.2f}", f"{_compounded(rows):.2f}%"]
+    assert total[-2:] == [f"{sum(r['trades'] for r in rows):,}", str(sum(r["net_pnl"] > 0 for r in rows))]
+
+
+def _compounded(rows: list[dict]) -> float:
+    out = 1.0
+    for r in rows:
+        out *= 1.0 + r["total_return"]
+    return 100 * (out - 1.0)
