@@ -186,7 +186,7 @@ def to_text(*parts, width: int | None = None) -> str:
         file=buf, width=width or terminal_width(), highlight=False, soft_wrap=False, color_system=None
     )
     for part in parts:
-        con.print(part)
+        con.print(part, markup=False)
     return buf.getvalue().rstrip("\n")
 
 
@@ -221,6 +221,7 @@ def render_table(
     `max_rows` None shows every row."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     cols = df.columns
     kinds = {c: kind_of(c) for c in cols}
@@ -235,14 +236,15 @@ def render_table(
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
     for j in shown:
         c = cols[j]
+        head = Text(headers[j])  # cells and headers are text, never rich markup (`E[max Sharpe]`)
         if c in numeric:
-            table.add_column(headers[j], justify="right", no_wrap=True)
+            table.add_column(head, justify="right", no_wrap=True)
         elif c in FOLD:
-            table.add_column(headers[j], overflow="fold", min_width=16)
+            table.add_column(head, overflow="fold", min_width=16)
         else:
-            table.add_column(headers[j], no_wrap=True)
+            table.add_column(head, no_wrap=True)
     for row in cells:
-        table.add_row(*(row[j] for j in shown))
+        table.add_row(*(Text(row[j]) for j in shown))
     notes = []
     if max_rows is not None and df.height > max_rows:
         notes.append(f"… {df.height - max_rows:,} more rows")
@@ -271,10 +273,12 @@ def render_record(values: dict[str, Any], title: str | None = None, *, currency:
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_header=False)
+    from rich.text import Text
+
     table.add_column("", no_wrap=True)
     table.add_column("", justify="right", overflow="fold")
     for name, v in values.items():
-        table.add_row(label(name, currency), "n/a" if v is None else fmt(v, kind_of(name)))
+        table.add_row(Text(label(name, currency)), Text("n/a" if v is None else fmt(v, kind_of(name))))
     return _titled(title, table)
 
 

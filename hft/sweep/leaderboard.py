@@ -28,6 +28,8 @@ __all__ = [
 ]
 
 KEY_METRICS = ("sharpe", "psr", "net_pnl", "total_return", "max_drawdown_frac", "trades")
+#: The order a terminal shows them in: a narrow one drops columns from the right.
+_SHOWN = ("net_pnl", "total_return", "sharpe", "max_drawdown_frac", "trades", "psr")
 
 
 def leaderboard_rows(
@@ -92,7 +94,7 @@ def leaderboard_tables(spec: SweepSpec, rows: list[dict], width: int | None = No
     from hft.tables import label, render_table, span
 
     objs = [o.metric for o in spec.objectives]
-    extra = [m for m in KEY_METRICS if m not in objs]
+    extra = [m for m in _SHOWN if m not in objs]
     better = ", ".join(
         f"{label(o.metric)} {'higher' if o.direction == 'maximize' else 'lower'}" for o in spec.objectives
     )
@@ -112,8 +114,8 @@ def leaderboard_tables(spec: SweepSpec, rows: list[dict], width: int | None = No
                 row["pareto"] = bool(r["pareto"])
             row |= {m: v for m, v in zip(objs, r["values"], strict=True)}
             row["params"] = _params_text(r["params"])
-            row["n_days"] = r.get("n_days")
             row |= {m: r.get(m) for m in extra}
+            row["n_days"] = r.get("n_days")
             if len(windows) > 1:
                 row["window"] = span(r.get("start"), r.get("end"))
             if any(x.get("few_days") for x in part):
@@ -151,8 +153,8 @@ def selection_tables(selection: dict, width: int | None = None) -> list:
     out: list = []
     windows = selection.get("windows") or []
     if windows:
-        cols = ("fold", "n_tried", "n_effective", "expected_max_sharpe", "best_trial", "best_sharpe", "dsr",
-                "pbo", "n_days", "start", "end")  # fmt: skip
+        cols = ("fold", "n_tried", "n_effective", "expected_max_sharpe", "best_sharpe", "dsr", "pbo",
+                "best_trial", "n_days", "start", "end")  # fmt: skip
         df = _frame([{c: w.get(c) for c in cols} for w in windows])
         if all(w.get("fold") is None for w in windows):
             df = df.drop("fold")
@@ -163,7 +165,7 @@ def selection_tables(selection: dict, width: int | None = None) -> list:
             out += [f"  {where}{k} n/a or adjusted: {why}" for k, why in (w.get("reasons") or {}).items()]
     degr = selection.get("walkforward_degradation") or []
     if degr:
-        cols = ("fold", "metric", "n_pairs", "spearman", "best_trial", "best_train", "best_test", "drop")
+        cols = ("fold", "metric", "n_pairs", "spearman", "best_train", "best_test", "drop", "best_trial")
         title = (
             "Walk-forward degradation per fold: train vs test rank correlation of the metric over the "
             "trials run on both windows; the best train trial's drop"
@@ -192,9 +194,9 @@ def walkforward_tables(spec: SweepSpec, rows: list[dict], agg: dict, width: int 
         row = {
             "fold": r["fold"],
             "test_window": span(r["test_start"], r["test_end"]),
-            "best_trial": r.get("best_trial"),
+            "trial": r.get("best_trial"),
             "params": _params_text({k: r.get(f"param_{k}") for k in spec.space}),
-            **{m: r.get(m) for m in ("net_pnl", "total_return", "sharpe", "max_drawdown_frac", "trades")},
+            **{m: r.get(m) for m in ("net_pnl", "total_return", "trades", "max_drawdown_frac", "sharpe")},
             f"train_{obj}": r.get(f"train_{obj}"),
             "train_window": span(r["train_start"], r["train_end"]),
         }

@@ -55,3 +55,15 @@ def test_span_is_short_and_unambiguous():
     assert span(date(2024, 3, 4), date(2024, 3, 4)) == "2024-03-04"
     assert span(date(2024, 3, 4), date(2024, 3, 6)) == "2024-03-04..03-06"
     assert span(date(2023, 12, 29), date(2024, 1, 2)) == "2023-12-29..2024-01-02"
+
+
+def test_brackets_are_text_never_rich_markup():
+    import io
+
+    from hft.tables import console, print_table
+
+    df = pl.DataFrame({"expected_max_sharpe": [1.5], "params": ["a=[1, 2] [bold]x"]})
+    buf = io.StringIO()
+    print_table(df, "T [red]x", con=console(80, file=buf))
+    for text in (to_text(render_table(df, "T [red]x", width=80), width=80), buf.getvalue()):
+        assert "E[max Sharpe]" in text and "a=[1, 2] [bold]x" in text and "T [red]x" in text, text
