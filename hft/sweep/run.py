@@ -25,6 +25,7 @@ from hft.backtest.api import data_fingerprint
 from hft.backtest.artifacts import yaml_bytes
 from hft.backtest.config import load_config
 from hft.errors import ConfigError
+from hft.status import phases
 from hft.store.fs import Store, open_store
 from hft.sweep.driver import SweepStats, WindowResult, best_trials, optimise, run_requests
 from hft.sweep.keep import keep_artifacts
@@ -232,10 +233,17 @@ def run_sweep(
         else:
             _walk_forward(spec, st, open_bound, actors, n, storage_options, progress, res, callback, echo)
     studies = [(f, w.study) for f, w in res.windows]
-    res.artifacts = keep_artifacts(spec, st, studies)
-    runs = st.uri("runs")
-    res.leaderboard = leaderboard_rows(spec, runs, studies, spec.top, storage_options=storage_options)
-    res.selection = _selection(spec, runs, storage_options, res)
+    with phases(enabled=progress) as tell:
+        if spec.artifacts_top_k:
+            tell(
+                f"sweep {spec.name}: writing the run folders of the best trials (the first on this "
+                "machine compiles the engine's kernels: one-time, cached on disk)"
+            )
+        res.artifacts = keep_artifacts(spec, st, studies)
+        tell(f"sweep {spec.name}: leaderboard and selection statistics from the trial rows")
+        runs = st.uri("runs")
+        res.leaderboard = leaderboard_rows(spec, runs, studies, spec.top, storage_options=storage_options)
+        res.selection = _selection(spec, runs, storage_options, res)
     res.seconds = time.perf_counter() - t0
     res.summary_path = _write_summary(st, spec, res)
     return res
