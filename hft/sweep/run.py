@@ -285,13 +285,14 @@ def _walk_forward(
         old = prior.get(fold.index)
         if reusable_row(old, fold, best):
             row = {**old, "trials": trials}
+            changed |= old["trials"] != trials  # more trials, the same winner
         else:
             outcome: TrialOutcome | None = None
             params = {**spec.strategy.params, **(best.params if best else {})}
             if best is not None:
                 outcome = _test_window(spec, st, fold, w.study, best, actors(), storage_options, res)
             row = fold_row(spec, fold, trials, best, outcome, params)
-        changed |= row != old
+            changed = True
         res.walkforward.append(row)
         if changed:
             res.walkforward_path = write_walkforward(st, spec, res.walkforward)
