@@ -285,7 +285,7 @@ def _walk_forward(
         old = prior.get(fold.index)
         if reusable_row(old, fold, best):
             row = {**old, "trials": trials}
-            changed |= old["trials"] != trials  # more trials, the same winner
+            changed |= old.get("trials") != trials  # more trials, the same winner
         else:
             outcome: TrialOutcome | None = None
             params = {**spec.strategy.params, **(best.params if best else {})}
