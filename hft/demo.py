@@ -16,7 +16,8 @@ import typer
 from hft.data.feed import FeedServer
 from hft.data.synth import write_synth_feed
 from hft.ingest.pipeline import IngestConfig, ingest
-from hft.rayenv import shutdown_ray
+from hft.rayenv import init_ray, shutdown_ray
+from hft.status import phases
 from hft.store.fs import open_store
 from hft.store.summary import summarise
 
@@ -83,6 +84,8 @@ def run_demo(workdir: Path, *, days: int = 7, seed: int = 7, n_trials: int = 16)
 
     specs = demo_specs(store, DEMO_START, end, n_trials)
     try:
+        with phases("demo: starting Ray (local)"):  # sweep_ray below joins it; shutdown_ray ends it
+            init_ray(None, object_store_memory=Resources().object_store_mb * 1024**2)
         with sweep_ray(None, Resources()), FeedServer(feed_dir) as server:
             typer.echo(f"[2/4] feed: serving {feed_dir} at {server.url} (bound to 127.0.0.1)")
             cfg = IngestConfig(
@@ -105,6 +108,10 @@ def run_demo(workdir: Path, *, days: int = 7, seed: int = 7, n_trials: int = 16)
                 "walk-forward fold (train 3 days, test the next), median pruning per UTC day, Ray actors"
             )
             pool = ActorPool(specs[0].resources)  # one pool for both: each actor reads a day once
+            typer.echo(
+                "sweep: actors started; each compiles the engine's kernels on its first trial (one-time, "
+                "cached on disk) and warms its tick cache"
+            )
             results = []
             try:
                 for spec in specs:

@@ -20,10 +20,11 @@ import yaml
 from tests.oracle.simulator import oracle_metrics, simulate
 
 DAYS, TRIALS = 4, 4
+NAMES = ("demo_ema_cross", "demo_zscore")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> tuple[Path, str]:
+def demo(tmp_path_factory) -> tuple[Path, str, str]:
     work = tmp_path_factory.mktemp("demo")
     res = subprocess.run(
         [
@@ -41,14 +42,14 @@ def demo(tmp_path_factory) -> tuple[Path, str]:
         capture_output=True,
         text=True,
         timeout=600,  # a cold Numba cache and a busy machine can take minutes
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "COLUMNS": "80"},
     )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    return work, res.stdout
+    return work, res.stdout, res.stderr
 
 
 def test_demo_writes_feed_store_and_sweeps_that_agree_with_its_output(demo):
-    work, out = demo
+    work, out, _ = demo
     assert len(list((work / "demo-feed").rglob("*.bi5"))) == 24 * DAYS
     ingested = re.search(r"\[3/4\] ingest: ([\d,]+) ticks in (\d+) day\(s\).*failed hours: (\d+)", out)
     assert ingested, out
@@ -79,8 +80,24 @@ def test_demo_writes_feed_store_and_sweeps_that_agree_with_its_output(demo):
     assert "demo finished" in out
 
 
+def test_demo_says_each_start_up_phase_and_prints_80_column_tables(demo):
+    work, out, err = demo
+    assert "demo: starting Ray (local)" in err  # stderr is not a terminal here: one line per phase
+    assert "compiles the engine's kernels on its first trial (one-time, cached on disk)" in out
+    tables = [out[out.index(f"Leaderboard of sweep {n}") : out.index(f"\nsweep {n}: ")] for n in NAMES]
+    tables.append(out[out.index("Out of sample, the number to trust") : out.index("demo finished")])
+    for text in tables:
+        assert max(len(line) for line in text.splitlines()) <= 80, text
+    # the closing table: each strategy's out-of-sample net PnL and trades as walkforward.parquet has them
+    for name in NAMES:
+        wf = pl.read_parquet(work / "data" / "runs" / name / "walkforward.parquet")
+        strategy = name.removeprefix("demo_")
+        row = next(line.split() for line in tables[-1].splitlines() if strategy in line.split())
+        assert row[2] == f"{wf['net_pnl'][0]:,.2f}" and row[-1] == f"{wf['trades'][0]:,}", row
+
+
 def test_demo_out_of_sample_result_matches_the_oracle(demo):
-    work, _ = demo
+    work, _, _ = demo
     folder = work / "data" / "runs" / "demo_ema_cross"
     wf = pl.read_parquet(folder / "walkforward.parquet")
     summary = yaml.safe_load((folder / wf["run_id"][0] / "summary.yaml").read_text())
