@@ -1,8 +1,8 @@
 """A status line for each start-up phase (starting Ray, compiling kernels, warming caches, drawing a
-report), shown the same way by every command.
+report), shown the same way by every command: a rich spinner on stderr that each phase replaces.
 
-On a terminal it is a rich spinner on stderr that each phase replaces; when stderr is not a terminal
-(a log file, CI, a pipe) each phase is one plain line instead, so the log still says what took the time.
+Only on a terminal: in a log or a pipe it prints nothing, so a failure stays the one `error:` line
+on stderr (and progress bars and the command's own lines still say what happened).
 """
 
 from __future__ import annotations
@@ -13,34 +13,44 @@ from collections.abc import Iterator
 __all__ = ["Phases", "phases"]
 
 
-class Phases:
-    """Tell the user which phase is running: `phase(text)` replaces the line (`--quiet`: nothing)."""
+class _Line:
+    """A spinner and one line of text, cut with … where the terminal is narrower."""
 
-    def __init__(self, status, console, enabled: bool) -> None:
-        self._status, self._console, self._enabled = status, console, enabled
-        self._last: str | None = None
+    def __init__(self, text: str) -> None:
+        from rich.spinner import Spinner
+
+        self.spinner, self.text = Spinner("dots", style="status.spinner"), text
+
+    def __rich_console__(self, console, options):
+        from rich.text import Text
+
+        frame = self.spinner.render(console.get_time())
+        yield Text.assemble(frame, " ", self.text, no_wrap=True, overflow="ellipsis")  # text, not markup
+
+
+class Phases:
+    """Tell the user which phase is running: `tell(text)` replaces the line (no-op off a terminal)."""
+
+    def __init__(self, live=None, line: _Line | None = None) -> None:
+        self._live, self._line = live, line
 
     def __call__(self, text: str) -> None:
-        if not self._enabled or text == self._last:
-            return
-        self._last = text
-        if self._status is not None:
-            self._status.update(text)
-        else:
-            self._console.print(text, markup=False, highlight=False)
+        if self._live is not None:
+            self._line.text = text
+            self._live.refresh()  # drawn now: a short phase is seen too
 
 
 @contextlib.contextmanager
 def phases(first: str | None = None, *, enabled: bool = True) -> Iterator[Phases]:
-    """`with phases("report: scanning run summaries") as phase: …; phase("report: drawing the HTML")`."""
+    """`with phases("report: scanning run summaries") as tell: …; tell("report: drawing the HTML")`."""
     from rich.console import Console
 
-    con = Console(stderr=True, highlight=False, soft_wrap=True)
-    if not enabled or not con.is_terminal:
-        tell = Phases(None, con, enabled)
-        if first:
-            tell(first)
-        yield tell
+    con = Console(stderr=True, highlight=False)
+    if not enabled or not con.is_terminal or con.is_dumb_terminal:
+        yield Phases()
         return
-    with con.status(first or "") as status:
-        yield Phases(status, con, enabled)
+    from rich.live import Live
+
+    line = _Line(first or "")
+    with Live(line, console=con, transient=True, refresh_per_second=12.5) as live:
+        yield Phases(live, line)

@@ -61,10 +61,7 @@ def check(
     from hft.status import phases
 
     try:
-        with phases(
-            f"strategy check: compiling {file}'s strategies bounds-checked and running them on "
-            f"{ticks:,} synthetic ticks (compiles afresh each time: a few seconds)"
-        ):
+        with phases(f"strategy check: compiling {file}, bounds-checked (a few seconds)"):
             reports = check_strategy(file, name=name, params=_params(param), ticks=ticks)
     except Exception as exc:
         if debug or debug_enabled():  # the whole chain, Numba's own report included

@@ -72,7 +72,7 @@ def run(
 
     try:
         opts = parse_storage_options(storage_option)
-        with phases("run: reading the config and the store's day manifests"):
+        with phases("run: reading the config and the store's manifests"):
             prep = prepare_run(
                 config,
                 store=store,
@@ -93,10 +93,7 @@ def run(
             typer.secho(
                 f"warning: {msg}; running on the {len(prep.days)} stored day(s)", fg="yellow", err=True
             )
-        with phases(
-            "run: backtest running (the first run on this machine also compiles the engine's kernels: "
-            "one-time, cached on disk)"
-        ):
+        with phases("run: backtesting (a first run compiles the kernels: one-time, cached)"):
             out = run_backtest(
                 config,
                 store=store,
@@ -132,10 +129,7 @@ def rerun(
     from hft.store.fs import parse_storage_options
 
     try:
-        with phases(
-            f"rerun: finding {run_id} and running it again (the first run on this machine also compiles "
-            "the engine's kernels: one-time, cached on disk)"
-        ):
+        with phases(f"rerun: rebuilding {run_id} (a first run compiles the kernels: one-time)"):
             out = rebuild_run(run_id, store, parse_storage_options(storage_option))
     except HftError as exc:
         fail(exc)

@@ -235,12 +235,9 @@ def run_sweep(
     studies = [(f, w.study) for f, w in res.windows]
     with phases(enabled=progress) as tell:
         if spec.artifacts_top_k:
-            tell(
-                f"sweep {spec.name}: writing the run folders of the best trials (the first on this "
-                "machine compiles the engine's kernels: one-time, cached on disk)"
-            )
+            tell(f"sweep {spec.name}: top trials' run folders (kernels compile once: one-time)")
         res.artifacts = keep_artifacts(spec, st, studies)
-        tell(f"sweep {spec.name}: leaderboard and selection statistics from the trial rows")
+        tell(f"sweep {spec.name}: leaderboard and selection statistics")
         runs = st.uri("runs")
         res.leaderboard = leaderboard_rows(spec, runs, studies, spec.top, storage_options=storage_options)
         res.selection = _selection(spec, runs, storage_options, res)

@@ -18,6 +18,7 @@ from hft.backtest import load_config, run_backtest
 from hft.backtest.cli import run as run_cli
 from hft.errors import ConfigError, DataError, StoreError
 from hft.store.ticks import write_day
+from tests.terminal import HFT, run_in_terminal, screen
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -160,9 +161,6 @@ def test_cli_run_prints_the_summary_and_reports_errors(tmp_path, store_copy):
     res = runner.invoke(app, [str(CONFIGS / "zscore.yaml"), "--store", store_copy])
     assert res.exit_code == 0, res.output
     assert "computed:" in res.stdout and "266,219 ticks" in res.stdout
-    # a status line per phase (plain lines when stderr is not a terminal), the kernels' compile named
-    assert "run: reading the config and the store's day manifests" in res.stderr
-    assert "compiles the engine's kernels: one-time, cached on disk" in res.stderr
     table = res.stdout.split("computed:")[0]
     assert max(len(line) for line in table.splitlines()) <= 80, table
     folder = res.stdout.split("computed:")[1].strip()
@@ -172,6 +170,12 @@ def test_cli_run_prints_the_summary_and_reports_errors(tmp_path, store_copy):
     assert rows["return"] == f"{100 * m['total_return']:.2f}%" and rows["fees"] == f"{m['fees']:,.2f}"
     res = runner.invoke(app, [str(CONFIGS / "zscore.yaml"), "--store", store_copy])
     assert "reused:" in res.output
+    # on a terminal, a status line per phase, the kernels' one-time compile named
+    code, raw = run_in_terminal([*HFT, "run", str(CONFIGS / "zscore.yaml"), "--store", store_copy])
+    seen = screen(raw)
+    assert code == 0 and "reused:" in seen, seen
+    assert "run: reading the config and the store's manifests" in seen
+    assert "run: backtesting (a first run compiles the kernels: one-time, cached)" in seen
     res = runner.invoke(app, [str(CONFIGS / "zscore.yaml"), "--store", store_copy, "--start", "2019-13-01"])
     assert res.exit_code == 2 and "--start: '2019-13-01' is not a date" in res.output
 

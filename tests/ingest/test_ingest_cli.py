@@ -14,6 +14,7 @@ import pytest
 
 from hft.data.feed import FeedFaults, FeedServer
 from hft.store import list_days, read_manifest, read_ticks
+from tests.terminal import run_in_terminal, screen
 
 from .conftest import SYNTH_END, SYNTH_START
 from .test_ingest_e2e import _feed_ticks
@@ -104,15 +105,15 @@ def test_killed_ingest_resumes_with_nothing_lost_or_duplicated(synth_feed, tmp_p
     assert 1 <= len(committed) < 4, committed  # killed mid-way: some days stored, some not
 
     with FeedServer(synth_feed) as server:
-        res = _run(*args, "--feed-url", server.url, env={**os.environ, "COLUMNS": "80"})
+        # at an 80-column terminal, as a person runs it
+        code, raw = run_in_terminal([*HFT, *args, "--feed-url", server.url])
         fetched = server.stats()["paths"]
-    assert res.returncode == 0, res.stderr
-    # each start-up phase said on its own line (stderr is not a terminal here), then the summary table
-    assert f"ingest: checking what {store}/ticks already holds" in res.stderr
-    assert f"ingest: starting Ray (local) for {4 - len(committed)} day(s) to fetch" in res.stderr
-    lines = res.stdout.splitlines()
-    assert max(len(line) for line in lines) <= 80, res.stdout
-    rows = {" ".join(line.split()[:-1]): line.split()[-1] for line in lines if line.strip()}
+    seen = screen(raw)
+    assert code == 0, seen
+    assert f"ingest: starting Ray (local) for {4 - len(committed)} day(s) to fetch" in seen  # status line
+    table = seen[seen.index(f"ingest XAUUSD {SYNTH_START}") :]
+    assert max(len(line) for line in table.splitlines()) <= 80, table
+    rows = {" ".join(line.split()[:-1]): line.split()[-1] for line in table.splitlines() if line.strip()}
     want = (str(4 - len(committed)), str(len(committed)))
     assert (rows["days written"], rows["days already stored"]) == want
     # resumed, not fetched again: exactly the 24 hours of each day not committed, once each
