@@ -259,7 +259,7 @@ def _titled(title: str | None, table, caption: str | None = None):
     from rich.console import Group
     from rich.text import Text
 
-    parts = [Text(title, style="italic")] if title else []
+    parts = [Text(""), Text(title, style="italic")] if title else []  # a blank line between tables
     parts.append(table)
     if caption:
         parts.append(Text(caption, style="dim italic"))
