@@ -41,7 +41,10 @@ class _LazyCommand(typer.core.TyperCommand):
     def real(self):
         if self._real is None:
             module, func = self._target.split(":")
-            one = typer.Typer(pretty_exceptions_enable=False, context_settings=_SETTINGS)
+            # shell completion is the top-level command's (--install-completion), not each command's
+            one = typer.Typer(
+                add_completion=False, pretty_exceptions_enable=False, context_settings=_SETTINGS
+            )
             one.command(self.name)(getattr(importlib.import_module(module), func))
             self._real = typer.main.get_command(one)
         return self._real

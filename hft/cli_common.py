@@ -125,6 +125,8 @@ class HftGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors: Typer prints them
             raise
+        except BrokenPipeError:  # the reader left (`hft … | head`): click ends quietly, as other tools do
+            raise
         except KeyboardInterrupt:
             typer.secho("interrupted", fg=typer.colors.RED, err=True)
             raise typer.Exit(130) from None

@@ -3,6 +3,7 @@ stores, and missing days said out loud (or refused with --strict)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -97,4 +98,20 @@ def test_every_command_that_reads_a_store_honours_hft_store_and_its_help_fits_80
             assert store[0].envvar == "HFT_STORE", path
         res = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
         assert res.exit_code == 0 and max(len(line) for line in res.output.splitlines()) <= 80, path
+        assert "--install-completion" not in res.output, path  # completion is the top command's
     assert {"ingest", "store", "run", "rerun", "sweep", "report", "dashboard"} <= set(seen), seen
+    assert "--install-completion" in CliRunner().invoke(app, ["--help"]).output
+
+
+def test_a_reader_that_leaves_early_is_not_an_error():
+    """`hft schema -h | head`: no `error: … a bug` line when the pipe closes under the output."""
+    for args in (["schema", "sweep"], ["schema", "-h"], ["symbols"]):  # click echo, rich help, rich table
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hft.cli", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "COLUMNS": "80", "PYTHONPATH": str(CONFIGS.parent)},
+        )
+        proc.stdout.close()  # the reader is gone before the first line (`| head -0`): every write fails
+        err = proc.stderr.read().decode()
+        assert proc.wait(60) in (0, 1) and "error" not in err, (args, err)
