@@ -38,6 +38,7 @@ from optuna.trial import TrialState
 
 from hft.errors import SweepError
 from hft.store.fs import Store
+from hft.store.state import state_dir, studies_dir
 from hft.sweep.spec import SweepSpec
 
 __all__ = [
@@ -61,27 +62,10 @@ __all__ = [
 BOUND = ("space", "data", "strategy", "execution", "objectives", "walk_forward", "store", "ticks")
 
 
-def state_dir() -> Path:
-    """Per-user folder for what hft keeps outside any store (studies of remote stores)."""
-    env = os.environ.get("HFT_STATE_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_STATE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "hft"
-
-
-def _store_key(url: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", url).strip("-")[:60]
-    return f"{slug}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"
-
-
 def default_storage(spec: SweepSpec, st: Store, kind: str = "sqlite") -> str:
     """`sqlite` (optuna.db) or `journal` (optuna.journal): beside the runs for a local store, else in
     the per-user state folder keyed by the store URL (see `state_dir`)."""
-    if st.is_local:
-        folder = Path(st.path("runs", spec.name))
-    else:
-        folder = state_dir() / "studies" / _store_key(st.uri()) / spec.name
+    folder = Path(st.path("runs", spec.name)) if st.is_local else studies_dir(st.uri()) / spec.name
     _writable(folder, "the default Optuna storage")
     if kind == "journal":
         return f"journal:{folder / 'optuna.journal'}"

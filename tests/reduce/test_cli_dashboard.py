@@ -161,3 +161,58 @@ def test_dashboard_port_in_use_and_empty_store_are_one_line_errors(tmp_path):
     assert len(res.output.strip().splitlines()) == 1
     res = CliRunner().invoke(app, ["dashboard", "--store", store, "--sweep", "gamma"])
     assert res.exit_code != 0 and "sweeps: alpha, beta" in res.output
+
+
+def _listening(pid: int) -> set[str]:
+    """Addresses the process listens on (TCP)."""
+    import psutil
+
+    conns = psutil.Process(pid).net_connections(kind="tcp")
+    return {c.laddr.ip for c in conns if c.status == psutil.CONN_LISTEN}
+
+
+@pytest.mark.slow
+def test_dashboard_on_an_s3_store_serves_the_studies_kept_in_the_state_dir(s3_store, tmp_path, monkeypatch):
+    """A remote store's sweeps keep their studies in $HFT_STATE_DIR, keyed by the store URL: the
+    dashboard finds those of this store (not another's) and serves them on 127.0.0.1 only."""
+    from hft.store.fs import open_store
+    from hft.sweep import parse_spec
+    from hft.sweep.study import default_storage, open_storage, open_study, spec_binding
+    from tests.sweep.conftest import spec_dict
+
+    url, opts = s3_store
+    monkeypatch.setenv("HFT_STATE_DIR", str(tmp_path / "state"))
+    res = CliRunner().invoke(app, ["dashboard", "--store", url, "--port", "0"])
+    assert res.exit_code != 0 and len(res.output.strip().splitlines()) == 1, res.output
+    assert f"no sweep studies of {url} under {tmp_path / 'state' / 'studies'}" in res.output
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    best = {}
+    for store, sweep, n in ((url, "alpha", 3), (url, "beta", 5), (url + "-other", "gamma", 2)):
+        spec = parse_spec(spec_dict(store, sweep))
+        st = open_store(store, opts)
+        storage = default_storage(spec, st, "journal")  # where `hft sweep` puts a remote store's study
+        study = open_study(spec, open_storage(storage), sweep, spec_binding(spec, st, "ticks"))
+        for k in range(n):
+            trial = study.ask(spec.distributions())
+            study.tell(trial, float(trial.params["fast"] - k))
+        best[sweep] = study.best_value
+
+    proc, base = _serve(["--store", url])
+    try:
+        studies = {s["study_name"]: s for s in _get(base + "api/studies")["study_summaries"]}
+        assert set(studies) == {"alpha", "beta"}  # gamma is another store's
+        assert _listening(proc.pid) == {"127.0.0.1"}
+        detail = _get(f"{base}api/studies/{studies['beta']['study_id']}")
+        assert len(detail["trials"]) == 5
+        assert detail["best_trials"][0]["values"][0] == pytest.approx(best["beta"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    proc, base = _serve(["--store", url + "/", "--sweep", "alpha"])  # the same store, spelled with a slash
+    try:
+        names = [s["study_name"] for s in _get(base + "api/studies")["study_summaries"]]
+        assert names == ["alpha"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
