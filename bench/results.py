@@ -1,20 +1,23 @@
-"""`hft report` over a sweep's trial parts: 1,000 → 100,000 trials, local and in S3 (moto).
+"""`hft report` over a sweep's trial parts: 1,000 → 100,000 trials, local and in S3 (moto), step by step.
 
     .venv/bin/python bench/results.py [--sizes 1000,10000,100000] [--days 250] [--batch 64]
                                       [--no-s3 | --s3-only]
 
 Writes one sweep's result rows as Parquet parts of `--batch` trials each (hft.store.results, the
-layout sweeps write: params, metrics, 250 daily returns per trial), then, per size and backend, in a
-fresh process (so the moto server's memory is not counted) times `scan_runs` (listing), the
-leaderboard (`leaderboard(by=sharpe, top=20)`, test phase first) and the selection statistics over
-every trial's daily returns (`hft.reduce.selection.selection`: n_effective, DSR, PBO with S=16),
-with the peak PSS of that process, and how time grows from the smallest size (linear = size ratio).
-Objects per 1,000 trials are the parts: 1000 / batch.
+layout sweeps write: params, metrics, 250 daily returns per trial). Then, per size and backend, in a
+fresh process (so the moto server's memory is not counted), runs what `hft report --html` runs:
+`build_report` (listing, selection statistics over every trial's daily returns: n_effective, DSR,
+PBO with S=16 and each row's DSR; the runs table, ranking, sensitivity, heatmaps, strategies), then
+the terminal text and the HTML page. Each step is timed by wrapping the functions that do it (no
+change to them), nested steps under their caller; the peak PSS of the process is sampled throughout.
+Prints per size the time of every step, then per step how time grows from one size to the next
+(linear = the size ratio) and the peak memory. Objects per 1,000 trials are the parts: 1000 / batch.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import subprocess
@@ -90,32 +93,127 @@ def _flush(st, blobs: dict[str, bytes]) -> None:
     blobs.clear()
 
 
+#: (label, module, attribute) of the functions timed; a call inside another timed call is
+#: counted under it (its label is prefixed with the caller's)
+STEPS = (
+    ("report", "hft.reduce.report", "build_report"),
+    ("list", "hft.reduce.report", "scan_runs"),
+    ("selection", "hft.reduce.report", "selection"),
+    ("read", "hft.reduce.scan:RunsScan", "collect"),  # under a step that holds the rows: from memory
+    ("matrix", "hft.reduce.selection", "_matrix"),
+    ("stats", "hft.reduce.honest", "selection_stats"),
+    ("align", "hft.reduce.honest", "align_returns"),
+    ("n_eff", "hft.reduce.honest", "_mean_correlation"),
+    ("sharpes", "hft.reduce.honest", "_row_sharpes"),
+    ("pbo", "hft.reduce.honest", "pbo_cscv"),
+    ("row_dsr", "hft.reduce.selection", "_row_psr"),
+    ("runs_table", "hft.reduce.report", "runs_table"),
+    ("rank", "hft.reduce.report", "rank_runs"),
+    ("eta2", "hft.reduce.report", "explained_variance"),
+    ("sensitivity", "hft.reduce.report", "sensitivity"),
+    ("heatmap", "hft.reduce.report", "heatmap_grid"),
+    ("strategies", "hft.reduce.report", "compare_strategies"),
+    ("text", "hft.reduce.text", "render_text"),
+    ("html", "hft.reduce.html", "render_html"),
+)
+
+
+class Stopwatch:
+    """Wall and CPU time (every thread of this process) per step, by wrapping the functions of
+    STEPS in place (this process only), and the peak PSS reached by the end of each step."""
+
+    def __init__(self, mem) -> None:
+        self.seconds: dict[str, list[float]] = {}  # step -> [wall s, CPU s, peak MB so far]
+        self._stack: list[str] = []
+        self._mem = mem
+
+    def wrap(self, label: str, owner, name: str) -> None:
+        import functools
+
+        fn = getattr(owner, name)
+
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            key = "/".join([*self._stack, label])
+            self._stack.append(label)
+            t, c = time.perf_counter(), time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                got = self.seconds.setdefault(key, [0.0, 0.0, 0.0])
+                got[0] += time.perf_counter() - t
+                got[1] += time.process_time() - c
+                got[2] = self._mem.peak / 2**20
+                self._stack.pop()
+
+        setattr(owner, name, timed)
+
+    def install(self) -> None:
+        import importlib
+
+        for label, where, name in STEPS:
+            mod, _, cls = where.partition(":")
+            owner = importlib.import_module(mod)
+            self.wrap(label, getattr(owner, cls) if cls else owner, name)
+
+
 def measure(url: str, opts: dict) -> dict:
     sys.path.insert(0, str(ROOT))
+    import hft.reduce.html
+    import hft.reduce.text
     from bench._mem import PeakPSS
-    from hft.reduce import leaderboard, scan_runs
-    from hft.reduce.selection import selection
+    from hft.reduce import report as report_mod
 
     with PeakPSS(interval=0.05) as mem:
-        t0 = time.perf_counter()
-        scan = scan_runs(url, opts)
-        t1 = time.perf_counter()
-        lb = leaderboard(scan, by="sharpe", top=20)
-        t2 = time.perf_counter()
-        sel = selection(scan)
-        t3 = time.perf_counter()
-    w = sel.windows[0]
+        clock = Stopwatch(mem)
+        clock.install()
+        t0, c0 = time.perf_counter(), time.process_time()
+        rep = report_mod.build_report(url, storage_options=opts, by="sharpe", top=20, prices=False)
+        hft.reduce.text.render_text(rep, width=160)
+        page = hft.reduce.html.render_html(rep)
+        total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    w = rep.selection.windows[0]
     return {
-        "parts": len(scan.summaries),
-        "list_s": t1 - t0,
-        "leaderboard_s": t2 - t1,
-        "selection_s": t3 - t2,
-        "total_s": t3 - t0,
+        "parts": len(rep.scan.summaries),
+        "steps": clock.seconds,
+        "total_s": total,
+        "total_cpu_s": cpu,
         "peak_mb": mem.peak / 2**20,
-        "top": lb["run_id"][0],
+        "html_mb": len(page) / 2**20,
+        "top": rep.leaderboard["run_id"][0],
         "pbo": w.get("pbo"),
         "dsr": w.get("dsr"),
+        "pbo_partitions": w.get("pbo_partitions"),
     }
+
+
+def _print_growth(backend: str, res: dict[int, dict]) -> None:
+    sizes = sorted(res)
+    steps = list(dict.fromkeys(k for n in sizes for k in res[n]["steps"]))
+    rows = [(k, [res[n]["steps"].get(k, [0.0, 0.0, 0.0]) for n in sizes]) for k in steps]
+    rows.append(
+        (
+            "total (report + text + html)",
+            [[res[n]["total_s"], res[n]["total_cpu_s"], res[n]["peak_mb"]] for n in sizes],
+        )
+    )
+
+    def cols(values: list[float], fmt: str) -> str:
+        grow = "".join(f" {b / a:>5.1f}x" if a > 0.01 else "     - " for a, b in itertools.pairwise(values))
+        return "".join(format(v, fmt) for v in values) + grow
+
+    linear = " x".join(f"{b // a}" for a, b in itertools.pairwise(sizes))
+    print(
+        f"[{backend}] per step: wall s, CPU s (all threads), growth size to size (linear: x{linear}), peak MB"
+    )
+    sizes_head = "".join(f"{n:>8,}" for n in sizes) + "".join(f"{'':>7}" for _ in sizes[1:])
+    print(f"  {'step':<36}{sizes_head}  {sizes_head}  peak MB at {sizes[-1]:,}")
+    for name, got in rows:
+        wall = cols([g[0] for g in got], ">8.2f")
+        cpu = cols([g[1] for g in got], ">8.2f")
+        print(f"  {name:<36}{wall}  {cpu}  {got[-1][2]:>8,.0f}")
+    mem = [res[n]["peak_mb"] for n in sizes]
+    print(f"  {'peak PSS (MB)':<36}{cols(mem, '>8,.0f')}", flush=True)
 
 
 def main() -> None:
@@ -174,15 +272,12 @@ def main() -> None:
                 print(
                     f"[{backend}] {size:>7,} trials x {a.days} days in {parts:,} parts "
                     f"({1000 * parts / size:.1f} objects per 1,000 trials; written in {wrote:.1f}s): "
-                    f"list {got['list_s']:.2f}s, leaderboard {got['leaderboard_s']:.2f}s, selection "
-                    f"(n_eff, DSR, PBO S=16) {got['selection_s']:.2f}s, total {got['total_s']:.2f}s, "
-                    f"peak {got['peak_mb']:,.0f} MB; PBO {got['pbo']}, DSR {got['dsr']}",
+                    f"hft report + text + HTML {got['total_s']:.2f}s, peak {got['peak_mb']:,.0f} MB, "
+                    f"page {got['html_mb']:.1f} MB; PBO {got['pbo']} over {got['pbo_partitions']} splits, "
+                    f"DSR {got['dsr']}",
                     flush=True,
                 )
-            small, big = min(results[backend]), max(results[backend])
-            if big > small:
-                ratio = results[backend][big]["total_s"] / results[backend][small]["total_s"]
-                print(f"[{backend}] {small:,} -> {big:,} trials: time x{ratio:.1f} (size x{big / small:.0f})")
+            _print_growth(backend, results[backend])
     if server is not None:
         server.stop()
 

@@ -62,6 +62,9 @@ PBO_MIN_PARTITIONS = 1000
 PBO_SEED = 12
 # working arrays stay near CHUNK_CELLS values (16 MB of float64): rows, or splits, a chunk at a time
 CHUNK_CELLS = 2_000_000
+# CSCV's splits × trials arrays, a few at a time, stay within PBO_CHUNK_CELLS (512 KB, in cache):
+# 2x faster than CHUNK_CELLS at 10^5 trials
+PBO_CHUNK_CELLS = 65_536
 
 
 @dataclass(frozen=True)
@@ -288,6 +291,8 @@ def align_returns(returns_matrix) -> Aligned:
         raise ValueError(f"returns matrix must be trials x days, got shape {m.shape}")
     notes: list[str] = []
     ok = np.isfinite(m)
+    if m.size and ok.all():  # the usual sweep window: nothing to drop, no copy
+        return Aligned(m, np.arange(m.shape[0]), notes)
     rows = np.flatnonzero(ok.any(axis=1))
     if rows.size < m.shape[0]:
         notes.append(f"{m.shape[0] - rows.size} trial(s) without any daily return dropped")
@@ -392,6 +397,24 @@ def _partitions(s: int, rng: np.random.Generator, cap: int) -> np.ndarray:
     return mask
 
 
+def _mirror_pairs(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the splits holding block 0, and for every row the row of its mirror (the complement;
+    `_partitions` always draws both)."""
+    row = {m.tobytes(): i for i, m in enumerate(masks)}
+    mirror = np.array([row[(~m).tobytes()] for m in masks], dtype=np.intp)
+    return np.flatnonzero(masks[:, 0]), mirror
+
+
+def _best_logits(ins: np.ndarray, oos: np.ndarray, n: int) -> np.ndarray:
+    """Per split (row): logit of the out-of-sample relative rank of the in-sample best trial (ties
+    share the average rank)."""
+    best = ins.argmax(axis=1)
+    ref = oos[np.arange(best.size), best][:, None]
+    rank = np.count_nonzero(oos < ref, axis=1) + (np.count_nonzero(oos == ref, axis=1) + 1) / 2
+    wbar = rank / (n + 1)
+    return np.log(wbar / (1 - wbar))
+
+
 def _rank_score(s: np.ndarray, q: np.ndarray, days: int) -> np.ndarray:
     """A monotone transform of the Sharpe from sums s and sums of squares q over `days` values:
     s / sqrt(days q - s^2) = Sharpe * sqrt(days - 1) / days; 0 where the variance is zero."""
@@ -414,8 +437,9 @@ def pbo_cscv(
     with the best in-sample `metric` ("sharpe" or "mean") is ranked out of sample: w = rank/(N+1)
     (ties share the average rank), logit = ln(w/(1-w)). PBO = share of logits <= 0. Splits: all
     C(S, S/2), or a seeded (PBO_SEED) random subset in complementary pairs when that exceeds the
-    PBO_CELLS budget. Block sums make each split O(trials), evaluated `chunk` splits at a time
-    (default: as many as keep a splits × trials array within CHUNK_CELLS, at most 256).
+    PBO_CELLS budget. Block sums make each split O(trials); a split and its mirror share one
+    product (the one's out-of-sample half is the other's in-sample half), evaluated `chunk` pairs
+    at a time (default: as many as keep a splits × trials array within PBO_CHUNK_CELLS, at most 256).
     """
     if n_splits < 2 or n_splits % 2:
         raise ValueError(f"n_splits must be an even number >= 2, got {n_splits}")
@@ -445,28 +469,25 @@ def pbo_cscv(
         sums[b] = blk.sum(axis=1)
         sqs[b] = np.einsum("ij,ij->i", blk, blk)
     tot, tot_sq = sums.sum(axis=0), sqs.sum(axis=0)
-    chunk = chunk or int(min(256, max(1, CHUNK_CELLS // n)))
+    chunk = chunk or int(min(256, max(1, PBO_CHUNK_CELLS // n)))
     cap = max(PBO_MIN_PARTITIONS, PBO_CELLS // n)
     masks = _partitions(n_splits, np.random.default_rng(PBO_SEED), cap)
+    first, mirror = _mirror_pairs(masks)
     half_days = block * (n_splits // 2)
     logits = np.empty(masks.shape[0])
-    for lo in range(0, masks.shape[0], chunk):
-        w = masks[lo : lo + chunk].astype(np.float64)
+    for lo in range(0, first.size, chunk):
+        rows = first[lo : lo + chunk]
+        w = masks[rows].astype(np.float64)
         # einsum, not BLAS: these products are small, and threaded BLAS on a busy machine is 3-5x slower
-        is_s, is_q = np.einsum("ps,sn->pn", w, sums), np.einsum("ps,sn->pn", w, sqs)
+        a_s, a_q = np.einsum("ps,sn->pn", w, sums), np.einsum("ps,sn->pn", w, sqs)
         if metric == "mean":
-            ins, oos = is_s, tot - is_s
+            a, b = a_s, np.subtract(tot, a_s)
         else:
-            ins = _rank_score(is_s, is_q, half_days)
-            oos = _rank_score(
-                np.subtract(tot, is_s, out=is_s), np.subtract(tot_sq, is_q, out=is_q), half_days
-            )
-        best = ins.argmax(axis=1)
-        ref = oos[np.arange(best.size), best][:, None]
-        below = np.count_nonzero(oos < ref, axis=1)
-        rank = below + (np.count_nonzero(oos == ref, axis=1) + 1) / 2
-        wbar = rank / (n + 1)
-        logits[lo : lo + best.size] = np.log(wbar / (1 - wbar))
+            a = _rank_score(a_s, a_q, half_days)
+            b = _rank_score(np.subtract(tot, a_s, out=a_s), np.subtract(tot_sq, a_q, out=a_q), half_days)
+        # a split's out-of-sample half is its mirror's in-sample half: one product serves both
+        logits[rows] = _best_logits(a, b, n)
+        logits[mirror[rows]] = _best_logits(b, a, n)
     pbo = float((logits <= 0).mean())
     return PBOResult(pbo, logits, int(masks.shape[0]), notes, n, t_used)
 

@@ -34,6 +34,7 @@ __all__ = [
     "leaderboard_query",
     "leaderboard",
     "runs_table",
+    "runs_table_columns",
     "compare_strategies",
 ]
 
@@ -159,12 +160,17 @@ def leaderboard(
     return with_run_url(df).select("rank", pl.exclude("rank"))
 
 
+def runs_table_columns(scan: RunsScan, by: str) -> list[str]:
+    """The columns `runs_table` reads."""
+    metrics = [c for c in METRIC_COLUMNS if c in scan.schema]
+    cols = [*ID_COLUMNS, *CONTEXT, "sweep", by, *metrics, *scan.param_columns(), "params", SUMMARY_PATH]
+    return [c for c in dict.fromkeys(cols) if c in scan.schema or c == SUMMARY_PATH]
+
+
 def runs_table(scan: RunsScan, by: str, *, where: pl.Expr | None = None) -> pl.DataFrame:
     """Every run, but only the numbers a report aggregates: ids, metrics and typed parameters."""
     check_metric(scan, by)
-    metrics = [c for c in METRIC_COLUMNS if c in scan.schema]
-    cols = [*ID_COLUMNS, *CONTEXT, "sweep", by, *metrics, *scan.param_columns(), "params", SUMMARY_PATH]
-    cols = [c for c in dict.fromkeys(cols) if c in scan.schema or c == SUMMARY_PATH]
+    cols = runs_table_columns(scan, by)
 
     def query(lf: pl.LazyFrame) -> pl.LazyFrame:
         return (lf.filter(where) if where is not None else lf).select(cols)

@@ -20,8 +20,10 @@ from hft.reduce.leaderboard import (
     descending_for,
     rank_runs,
     runs_table,
+    runs_table_columns,
 )
 from hft.reduce.scan import RunsScan, SkippedArtifactWarning, scan_runs
+from hft.reduce.selection import COLUMNS as SELECTION_COLUMNS
 from hft.reduce.selection import DEFAULT_PBO_SPLITS, Selection, selection
 from hft.reduce.sensitivity import explained_variance, heatmap_grid, sensitivity
 from hft.reduce.walkforward import walkforward_summary, walkforward_table
@@ -101,11 +103,18 @@ def build_report(
     if phase not in (None, "all"):
         cond = pl.col("phase") == phase
         where = cond if where is None else where & cond
-    sel = selection(scan, where=where, n_splits=pbo_splits)
     if by != "dsr":
         check_metric(scan, by)
     desc = descending_for(by)
-    table = runs_table(scan, "sharpe" if by == "dsr" else by, where=where)
+    rank_by = "sharpe" if by == "dsr" else by
+    wanted = [
+        *SELECTION_COLUMNS,
+        *runs_table_columns(scan, rank_by),
+        *(where.meta.root_names() if where is not None else []),
+    ]
+    with scan.held(wanted):  # one read of the objects for both
+        sel = selection(scan, where=where, n_splits=pbo_splits)
+        table = runs_table(scan, rank_by, where=where)
     keys = ["group", "phase", "fold", "trial", "run_id"]
     table = table.join(sel.dsr, on=keys, how="left", nulls_equal=True)
     ranked = rank_runs(table, by, desc, min_days=min_days)
