@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from hft.errors import StoreError
 from hft.reduce import SkippedArtifactWarning, leaderboard, scan_runs
 from hft.reduce.report import build_report
 from hft.reduce.selection import selection
@@ -193,3 +194,47 @@ def test_pbo_logits_are_shown_in_the_terminal_and_html_reports(tmp_path):
     fig = pbo_logit_figure(rep.selection.windows, "sw")
     counts, _ = np.histogram(res.logits, bins=20)
     assert list(fig.data[0].y) == counts.tolist()
+
+
+def test_a_held_scan_answers_from_memory_and_reads_what_it_does_not_hold(any_store):
+    """`RunsScan.held` reads the parts once: inside the block the parts can be gone and queries on
+    the held columns still answer (from memory); a query on another column reads the objects."""
+    st, runs, opts = _runs(any_store)
+    rows = [_row(k) for k in range(10)]
+    write_part(st, "sw", rows[:6], range(6))
+    write_part(st, "sw", rows[6:], range(6, 10))
+    scan = scan_runs(runs, opts)
+    with scan.held(["trial", "net_pnl", "daily_returns"]):
+        for part in st.fs.find(st.path("runs", "sw", "trials")):
+            st.fs.rm(part)
+        df = scan.collect(lambda lf: lf.select("trial", "net_pnl").sort("trial"))
+        assert df["net_pnl"].to_list() == pytest.approx([r["net_pnl"] for r in rows])
+        with pytest.raises(StoreError, match="cannot scan summaries"):
+            scan.collect(lambda lf: lf.select("trial", "sharpe"))  # not held: the (deleted) objects
+    with pytest.raises(StoreError):
+        scan.collect(lambda lf: lf.select("trial"))  # after the block: the objects again
+
+
+def test_selection_finds_a_late_trial_on_other_days_when_rows_come_a_slice_at_a_time(tmp_path, monkeypatch):
+    """The days are checked a slice of rows at a time: a trial in the last slice with as many days as
+    the others but one of them different is still aligned on its own days, and dropped for lacking a
+    day most trials have (oracle: the figures of honest.stack_returns's matrix)."""
+    from hft.reduce import honest
+
+    st = Store(str(tmp_path / "store"))
+    rows = [dict(_row(k, days=40, seed=6), sharpe=None) for k in range(9)]
+    rows[8]["daily_dates"] = [
+        *rows[8]["daily_dates"][:20],
+        *rows[8]["daily_dates"][21:],
+        D0 + timedelta(days=45),
+    ]
+    write_part(st, "sw", rows, range(9))
+    monkeypatch.setattr(honest, "CHUNK_CELLS", 80)  # 2 rows of 40 days per slice
+    (w,) = selection(scan_runs(str(tmp_path / "store"))).windows
+    m, _days = honest.stack_returns(
+        [np.array(r["daily_dates"], dtype="datetime64[D]") for r in rows], [r["daily_returns"] for r in rows]
+    )
+    want = honest.selection_stats(m, n_tried=9)
+    assert (w["n_days"], w["n_aligned"]) == (want["n_days"], want["n_aligned"]) == (40, 8)
+    assert "1 trial(s) missing days most trials have dropped" in w["reasons"]["aligned"]
+    assert w["pbo"] == want["pbo"] and w["dsr"] == pytest.approx(want["dsr"], rel=1e-12)
