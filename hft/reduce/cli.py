@@ -138,7 +138,9 @@ def dashboard(
     store: Annotated[
         str,
         typer.Option(
-            envvar="HFT_STORE", help="Store whose sweeps (runs/*/optuna.journal or optuna.db) are served."
+            envvar="HFT_STORE",
+            help="Store whose sweeps are served: runs/*/optuna.journal or optuna.db; for an s3:// store, "
+            "the studies its sweeps keep in $HFT_STATE_DIR on this machine.",
         ),
     ] = "./data",
     sweep: Annotated[
