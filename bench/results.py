@@ -8,10 +8,12 @@ layout sweeps write: params, metrics, 250 daily returns per trial). Then, per si
 fresh process (so the moto server's memory is not counted), runs what `hft report --html` runs:
 `build_report` (listing, selection statistics over every trial's daily returns: n_effective, DSR,
 PBO with S=16 and each row's DSR; the runs table, ranking, sensitivity, heatmaps, strategies), then
-the terminal text and the HTML page. Each step is timed by wrapping the functions that do it (no
-change to them), nested steps under their caller; the peak PSS of the process is sampled throughout.
-Prints per size the time of every step, then per step how time grows from one size to the next
-(linear = the size ratio) and the peak memory. Objects per 1,000 trials are the parts: 1000 / batch.
+the terminal text and the HTML page. Each step is timed (wall, and CPU over every thread) by
+wrapping the functions that do it (no change to them), nested steps under their caller; the peak
+PSS of the process is sampled throughout. Prints per size the totals, then one table per backend:
+every step's time at each size and how it grows from one size to the next (linear = the size
+ratio), and the peak PSS reached by the end of each step. Objects per 1,000 trials are the parts:
+1000 / batch.
 """
 
 from __future__ import annotations
@@ -218,11 +220,11 @@ def _print_growth(backend: str, res: dict[int, dict]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", default="1000,10000,100000")
-    ap.add_argument("--days", type=int, default=250)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--no-s3", action="store_true")
-    ap.add_argument("--s3-only", action="store_true")
+    ap.add_argument("--sizes", default="1000,10000,100000", help="trials per sweep, comma-separated")
+    ap.add_argument("--days", type=int, default=250, help="daily returns per trial")
+    ap.add_argument("--batch", type=int, default=64, help="trials per Parquet part (resources.batch)")
+    ap.add_argument("--no-s3", action="store_true", help="local folder only")
+    ap.add_argument("--s3-only", action="store_true", help="moto S3 on 127.0.0.1 only")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
