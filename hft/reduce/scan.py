@@ -8,7 +8,8 @@ mix old per-trial folders and new parts report every run once. Polars reads the 
 or object store) with projection and filter pushdown. A file that is missing, unfinished or
 unreadable (a truncated part) is skipped with a `SkippedArtifactWarning` that names it, and counted;
 it never sinks the whole report. Legacy tags are normalised on read: no phase = `run`, the old
-`search` phase = `train` (in-sample).
+`search` phase = `train` (in-sample). A report runs several queries over the same rows; inside
+`RunsScan.held` they share one read of the objects (in S3 the cost is per object, not per byte).
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ def _same_days(rows: pl.DataFrame) -> np.ndarray | None:
     """trials × days when every row lists the same ascending days once, else None. The days are
     compared a slice of rows at a time (near honest.CHUNK_CELLS values, no exploded copy of every
     date); the returns are one explode (Polars reuses the memory the scan just freed, where a fresh
-    NumPy array of 10^5 × 250 costs ~0.8 CPU-s of page faults on this project's VMs)."""
+    NumPy array of 10^5 × 250 cost 0.8 CPU-s of page faults on the development machine)."""
     n = rows.height
     lens = rows["daily_returns"].list.len()
     if n == 0 or lens.null_count() or lens.n_unique() != 1 or not lens.equals(rows["daily_dates"].list.len()):
