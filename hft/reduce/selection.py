@@ -136,17 +136,23 @@ def _row_psr(m: np.ndarray, benchmark: float) -> list[float | None]:
 
 def _row_psr_chunk(m: np.ndarray, benchmark: float) -> list[float | None]:
     ok = np.isfinite(m)
-    n = ok.sum(axis=1)
+    full = bool(ok.all())  # the usual window: no masked copies (the same values, the same sums)
+    n = np.full(m.shape[0], m.shape[1]) if full else ok.sum(axis=1)
     with np.errstate(all="ignore"):
-        mean = np.where(ok, m, 0.0).sum(axis=1) / n
-        d = np.where(ok, m - mean[:, None], 0.0)
+        mean = (m if full else np.where(ok, m, 0.0)).sum(axis=1) / n
+        d = m - mean[:, None]
+        if not full:
+            d = np.where(ok, d, 0.0)
         d2 = d * d
         m2, m3, m4 = d2.sum(axis=1) / n, (d2 * d).sum(axis=1) / n, (d2 * d2).sum(axis=1) / n
         sr = mean / np.sqrt(m2 * n / (n - 1))
         skew, kurt = m3 / m2**1.5, m4 / (m2 * m2)
         term = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
         z = (sr - benchmark) * np.sqrt(n - 1) / np.sqrt(term)
-        spread = np.where(ok, m, -np.inf).max(axis=1) - np.where(ok, m, np.inf).min(axis=1)
+        if full:
+            spread = m.max(axis=1) - m.min(axis=1)
+        else:
+            spread = np.where(ok, m, -np.inf).max(axis=1) - np.where(ok, m, np.inf).min(axis=1)
     constant = ~(spread > 1e-12 * np.maximum(np.abs(mean), 1e-300))
     valid = (n >= 2) & ~constant & (m2 > 0) & (term > 0) & np.isfinite(z)
     psr = special.ndtr(np.where(valid, z, 0.0))
