@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 import hft
@@ -17,7 +19,7 @@ from hft.backtest import artifacts as A
 from hft.backtest.config import RunConfig, load_config
 from hft.backtest.metrics import METRIC_NOTE, compute_metrics, daily_series
 from hft.backtest.params import get_strategy
-from hft.engine import Run, exec_params
+from hft.engine import BatchRun, Run, exec_params
 from hft.errors import ConfigError, StoreError
 from hft.store.fs import Store, open_store
 from hft.store.gaps import data_gaps
@@ -27,7 +29,9 @@ from hft.store.ticks import day_identity, iter_tick_batches, no_data_message
 __all__ = [
     "PreparedRun",
     "RunOutcome",
+    "batch_of",
     "compute_run",
+    "compute_runs",
     "data_fingerprint",
     "prepare_run",
     "record_run",
@@ -285,3 +289,31 @@ def compute_run(prep: PreparedRun, where: str = "config") -> tuple[Any, float]:
     for batch in ticks:
         run.feed(batch["ts"], batch["bid"], batch["ask"], where=f"{st.uri('ticks')} {data.symbol}")
     return run.finish(), time.perf_counter() - t0
+
+
+def batch_of(preps: list[PreparedRun]) -> BatchRun:
+    """One `BatchRun` for prepared runs of one strategy: parameter vectors padded to the widest, each
+    state row sized for the largest config (each row's own size comes from its own parameters)."""
+    cfg = preps[0].config
+    spec = get_strategy(cfg.strategy.name, cfg.strategy.module).spec(preps[0].params)
+    sps = [p.params.encode(p.config.execution.size) for p in preps]
+    sp = np.zeros((len(sps), max(s.size for s in sps)))
+    for i, s in enumerate(sps):
+        sp[i, : s.size] = s
+    widest = max(p.params.state_size() for p in preps)
+    spec = dataclasses.replace(spec, state_size=lambda _row: widest)
+    return BatchRun(spec, sp, np.stack([p.exec_vector for p in preps]))
+
+
+def compute_runs(preps: list[PreparedRun], where: str = "runs") -> list[Any]:
+    """`compute_run` for runs sharing strategy, store, symbol and dates, advanced together (one read of
+    the ticks, the batched kernels); the results are those of `compute_run`, run by run."""
+    if len(preps) == 1:
+        return [compute_run(preps[0], where)[0]]
+    p0 = preps[0]
+    st, data = p0.store, p0.config.data
+    batch = batch_of(preps)
+    ticks = iter_tick_batches(st, data.symbol, data.start, data.end, ("ts", "bid", "ask"), prefetch=True)
+    for b in ticks:
+        batch.feed(b["ts"], b["bid"], b["ask"], where=f"{st.uri('ticks')} {data.symbol} ({where})")
+    return batch.finish()

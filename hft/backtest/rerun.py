@@ -11,14 +11,23 @@ fingerprint, and a mismatch is refused with the reason.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from hft.backtest.api import RunOutcome, compute_run, prepare_run, record_run
+from hft.backtest.api import (
+    PreparedRun,
+    RunOutcome,
+    compute_run,
+    compute_runs,
+    data_fingerprint,
+    prepare_run,
+    record_run,
+)
 from hft.backtest.config import parse_config
 from hft.errors import ConfigError, StoreError
 from hft.store.fs import Store, open_store
 
-__all__ = ["TAG_COLUMNS", "find_row", "rebuild", "rerun"]
+__all__ = ["TAG_COLUMNS", "find_row", "rebuild", "rebuild_many", "rerun"]
 
 TAG_COLUMNS = ("sweep", "trial", "fold", "phase", "node_id")
 _ROW_COLUMNS = ("run_id", "group", "status", "config", "created", "wall_time_s", *TAG_COLUMNS)
@@ -54,20 +63,54 @@ def _tags(row: dict[str, Any]) -> dict[str, Any]:
     return tags
 
 
-def rebuild(row: dict[str, Any], st: Store) -> RunOutcome:
-    """Run the row's config again and write its folder with the row's stamps."""
+def _prepare(row: dict[str, Any], st: Store, data_ids: dict[tuple, tuple[str, list[str]]]) -> PreparedRun:
+    """The row's run, prepared; refused when it would no longer get the row's run id."""
     run_id = row["run_id"]
     raw = json.loads(row["config"])
     raw.setdefault("data", {})["store"] = st.url
     where = f"run {run_id}"
-    prep = prepare_run(parse_config(raw, where=where), store=st)
+    cfg = parse_config(raw, where=where)
+    key = (cfg.data.symbol, cfg.data.start, cfg.data.end)
+    if key not in data_ids:
+        data_ids[key] = data_fingerprint(st, *key)
+    prep = prepare_run(cfg, store=st, data_id=data_ids[key])
     if prep.run_id != run_id:
         raise ConfigError(
             f"{where}: the data or hft version changed since it ran (now run id {prep.run_id}); "
             "its folder cannot be rebuilt as it was"
         )
-    res, _wall = compute_run(prep, where)
-    return record_run(prep, res, float(row["wall_time_s"]), _tags(row), created=row.get("created"))
+    return prep
+
+
+def _record(row: dict[str, Any], prep: PreparedRun, res: Any, folder: bool) -> RunOutcome:
+    wall = float(row["wall_time_s"])
+    return record_run(prep, res, wall, _tags(row), folder=folder, created=row.get("created"))
+
+
+def rebuild(row: dict[str, Any], st: Store) -> RunOutcome:
+    """Run the row's config again and write its folder with the row's stamps."""
+    prep = _prepare(row, st, {})
+    res, _wall = compute_run(prep, f"run {row['run_id']}")
+    return _record(row, prep, res, folder=True)
+
+
+def rebuild_many(
+    rows: Iterable[dict[str, Any]], st: Store, *, chunk: int = 16
+) -> Iterator[tuple[dict[str, Any], RunOutcome, Any]]:
+    """(row, outcome, engine result) of every row run again, no folder written: rows of one strategy
+    and date range run together, `chunk` at a time (one read of the ticks each, batched kernels)."""
+    data_ids: dict[tuple, tuple[str, list[str]]] = {}
+    groups: dict[tuple, list[tuple[dict[str, Any], PreparedRun]]] = {}
+    for row in rows:
+        prep = _prepare(row, st, data_ids)
+        d, strat = prep.config.data, prep.config.strategy
+        groups.setdefault((strat.name, strat.module, d.symbol, d.start, d.end), []).append((row, prep))
+    for items in groups.values():
+        for i in range(0, len(items), chunk):
+            part = items[i : i + chunk]
+            results = compute_runs([p for _, p in part], where="kept runs")
+            for (row, prep), res in zip(part, results, strict=True):
+                yield row, _record(row, prep, res, folder=False), res
 
 
 def rerun(run_id: str, store: str | Store, storage_options: dict[str, Any] | None = None) -> RunOutcome:

@@ -1,7 +1,8 @@
 """Per-run analytics for the leaders: equity and drawdown curves, the traded symbol's price and its
 buy-and-hold curve, daily and monthly returns, rolling Sharpe, the PnL split (gross, slippage, fees),
 trade statistics and volatility clustering. Each reads one run's `equity.parquet`, `trades.parquet`
-and `summary.yaml` (small) eagerly, and the run's tick days (`ts`, `bid`, `ask` only) for the price."""
+and `summary.yaml` (small) eagerly, from its folder or from its sweep's `kept.parquet` (only that run's
+row group), and the run's tick days (`ts`, `bid`, `ask` only) for the price."""
 
 from __future__ import annotations
 
@@ -328,14 +329,42 @@ def _prices(scan: RunsScan, detail: RunDetail, points: int) -> None:
         detail.equity = detail.equity.with_columns(buy_hold=detail.capital + size * (at - mid[0]))
 
 
+def _packed(scan: RunsScan, pack: str, run_id: str):
+    """(summary, equity, trades) of a kept run from its sweep's pack; Nones (warned) if unreadable."""
+    from hft.store.kept import read_kept
+
+    try:
+        got = read_kept(pack, run_id, scan.storage_options)
+        if got is None:
+            raise FileNotFoundError(f"run {run_id} is not in it")
+        doc = yaml.safe_load(got.summary)
+        return (doc if isinstance(doc, dict) else {}), got.equity, got.trades
+    except (pl.exceptions.PolarsError, OSError, yaml.YAMLError) as exc:
+        text = str(exc).strip().splitlines()
+        scan.skip(Skipped(f"{pack} (run {run_id})", "unreadable kept run", text[0][:200] if text else ""))
+        return {}, None, None
+
+
 def load_run(
-    scan: RunsScan, run_id: str, run_url: str, *, lags: int = 20, prices: bool = True, points: int = 1500
+    scan: RunsScan,
+    run_id: str,
+    run_url: str,
+    *,
+    lags: int = 20,
+    prices: bool = True,
+    points: int = 1500,
+    pack: str | None = None,
 ) -> RunDetail:
-    """Curves and stats of one run; a missing or corrupt file leaves that part out (warned)."""
+    """Curves and stats of one run, from its folder or, with `pack`, from its sweep's kept.parquet;
+    a missing or corrupt file leaves that part out (warned)."""
     detail = RunDetail(run_id, run_url)
-    detail.summary = _summary(scan, run_url)
+    if pack is not None:
+        detail.summary, eq, tr = _packed(scan, pack, run_id)
+    else:
+        detail.summary = _summary(scan, run_url)
+        eq = _read(scan, run_url, EQUITY_FILE, run_url)
+        tr = _read(scan, run_url, TRADES_FILE, run_url)
     detail.currency = quote_currency(detail.symbol)
-    eq = _read(scan, run_url, EQUITY_FILE, run_url)
     if eq is not None and {"ts", "equity"} <= set(eq.columns):
         detail.equity = equity_drawdown(eq)
         detail.clustering = vol_clustering(eq, lags)
@@ -343,7 +372,6 @@ def load_run(
         detail.daily = daily_returns(eq, capital)
         detail.monthly = monthly_returns(detail.daily)
         detail.rolling = rolling_sharpe(eq)
-    tr = _read(scan, run_url, TRADES_FILE, run_url)
     if tr is not None and {"entry_time", "exit_time", "net_pnl"} <= set(tr.columns):
         detail.trades = tr
         detail.stats = trade_stats(tr)

@@ -157,8 +157,11 @@ def build_report(
     for i, row in enumerate(ranked_lead.head(n_curves).iter_rows(named=True)):
         tell(i, n_curves, f"curves of run {i + 1}/{n_curves}")
         run_url = folders.get((row["group"], row["run_id"]))
+        pack = None if run_url is not None else scan.packed(row["group"], row["run_id"])
+        if pack is not None:  # a sweep's kept run: no folder, its trades and equity are in the pack
+            run_url = pack
         if run_url is not None:
-            report.details.append(load_run(scan, row["run_id"], run_url, lags=lags, prices=prices))
+            report.details.append(load_run(scan, row["run_id"], run_url, lags=lags, prices=prices, pack=pack))
     tell(n_curves, n_curves, "walk-forward and Optuna tables")
     report.walkforward = walkforward_table(scan)
     if report.walkforward is not None:

@@ -2,7 +2,8 @@
 
 Two sources, one row schema (hft.store.results): sweeps' trial parts
 (`{runs}/{sweep}/trials/**/part-*.parquet`, one row per trial) and single runs' `summary.parquet`
-(one row per run folder, committed by `summary.yaml`, written last). One fsspec listing finds both;
+(one row per run folder, committed by `summary.yaml`, written last). One fsspec listing finds both,
+and each sweep's `kept.parquet` (trades and equity of its kept runs, hft.store.kept);
 a run folder whose run id is already a row of its group's parts is not read again, so stores that
 mix old per-trial folders and new parts report every run once. Polars reads the files itself (local
 or object store) with projection and filter pushdown. A file that is missing, unfinished or
@@ -27,6 +28,7 @@ import pyarrow as pa
 
 from hft.errors import ConfigError, StoreError
 from hft.store.fs import Store, open_store
+from hft.store.kept import KEPT_FILE
 from hft.store.results import METRIC_TYPES, TRIALS_DIR
 
 __all__ = [
@@ -150,6 +152,8 @@ class RunsScan:
     run_folders: dict[tuple[str, str], str] = field(default_factory=dict)  # (group, run_id) → folder URL
     parts: int = 0  # how many of `summaries` are sweep trial parts
     _held: pl.DataFrame | None = field(default=None, repr=False)  # see `held`
+    kept: dict[str, str] = field(default_factory=dict)  # group → URL of its kept.parquet (hft.store.kept)
+    _packed: dict[str, set[str]] = field(default_factory=dict, repr=False)
 
     @property
     def url(self) -> str:
@@ -162,6 +166,21 @@ class RunsScan:
     def skip(self, item: Skipped) -> None:
         self.skipped.append(item)
         warnings.warn(item.message(), SkippedArtifactWarning, stacklevel=3)
+
+    def packed(self, group: str, run_id: str) -> str | None:
+        """The URL of the pack holding the trades and equity of `run_id` (a sweep's kept run without
+        a folder), or None. Each pack's run ids are read once; an unreadable pack is skipped, named."""
+        url = self.kept.get(group)
+        if url is None:
+            return None
+        if group not in self._packed:
+            try:
+                ids = pl.scan_parquet(url, storage_options=self.storage_options).select("run_id").collect()
+                self._packed[group] = set(ids["run_id"].to_list())
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                self._packed[group] = set()
+                self.skip(Skipped(url, "unreadable kept.parquet", _first_line(exc)))
+        return url if run_id in self._packed[group] else None
 
     def skipped_counts(self) -> dict[str, int]:
         return dict(Counter(s.reason for s in self.skipped))
@@ -318,6 +337,7 @@ def scan_runs(
     walkforward: list[str] = []
     optuna_files: list[str] = []
     parts: dict[str, list[str]] = {}  # group → its trial parts
+    kept: dict[str, str] = {}  # group → its kept.parquet
     for path in listing:
         path = str(path)
         rel = path[len(root) :].lstrip("/")
@@ -332,6 +352,8 @@ def scan_runs(
             folders.setdefault(posixpath.dirname(rel), set()).add(name)
         elif name == WALKFORWARD_FILE:
             walkforward.append(st.uri(rel))
+        elif name == KEPT_FILE and rel.count("/") == 1:
+            kept[rel.split("/", 1)[0]] = st.uri(rel)
         elif st.is_local and (name.endswith(".db") or name.endswith(".journal") or name.endswith(".log")):
             optuna_files.append(st.uri(rel))
     if groups is not None:
@@ -339,7 +361,7 @@ def scan_runs(
         missing = sorted(set(groups) - known)
         if missing:
             raise ConfigError(f"--group: no runs for {', '.join(missing)} under {st.uri()}")
-    scan = RunsScan(st, [], {}, sorted(walkforward), sorted(optuna_files))
+    scan = RunsScan(st, [], {}, sorted(walkforward), sorted(optuna_files), kept=kept)
     by_group: dict[str, list[str]] = {}
     for group in sorted(parts):
         files = sorted(parts[group])

@@ -65,6 +65,8 @@ def print_result(res, echo=typer.echo, width: int | None = None) -> None:
         f"in {res.seconds:.1f}s ({s.ticks:,} ticks through the engine"
         + (f", {s.actor_deaths} actor(s) died and were replaced" if s.actor_deaths else "")
         + (f"; re-ran {len(res.interrupted)} interrupted trial(s)" if res.interrupted else "")
+        + (f"; recorded {len(res.adopted)} written trial(s)" if res.adopted else "")
+        + (f"; rebuilt {len(res.repaired)} lost row(s)" if res.repaired else "")
         + (f"; retried {len(res.retried)} failed trial(s)" if res.retried else "")
         + ")"
     )
@@ -73,8 +75,9 @@ def print_result(res, echo=typer.echo, width: int | None = None) -> None:
     if res.artifacts:
         a = res.artifacts
         echo(
-            f"  runs:    {res.folder}/<run_id>/ for {a['kept']} kept trial(s) (top {a['top_k']} per "
-            "objective, Pareto front) and the test runs; any other: hft rerun RUN_ID --store …"
+            f"  runs:    {a.get('file') or res.folder + '/kept.parquet'}: trades and equity of "
+            f"{a['kept']} kept trial(s) (top {a['top_k']} per objective, Pareto front); "
+            f"{res.folder}/<run_id>/ for test runs; any other: hft rerun RUN_ID --store …"
         )
     else:
         echo(f"  runs:    {res.folder}/<run_id>/ (trades, equity, summary)")

@@ -28,7 +28,7 @@ from hft.sweep.spec import SweepSpec
 from hft.sweep.study import counted, grid_open
 from hft.sweep.worker import BatchRequest, StepReport, TrialOutcome, TrialTask
 
-__all__ = ["SweepStats", "WindowResult", "best_trials", "optimise", "run_requests"]
+__all__ = ["SweepStats", "WindowResult", "best_trials", "objective_values", "optimise", "run_requests"]
 
 
 @dataclass
@@ -263,18 +263,11 @@ def optimise(
         run = {"run_id": out.run_id, "folder": out.folder, "ticks": out.ticks}
         set_user_attrs(study, trial, {**metrics, "run": run})
         stats.tell_s += time.perf_counter() - t
-        values = [metrics.get(o.metric) for o in spec.objectives]
-        bad = [
-            o.metric
-            for o, v in zip(spec.objectives, values, strict=True)
-            if v is None or not math.isfinite(v)
-        ]
-        if bad:
-            finish(
-                trial, "failed", error=f"objective {', '.join(bad)} is undefined for this run ({out.run_id})"
-            )
+        values, error = objective_values(spec, metrics, out.run_id)
+        if error:
+            finish(trial, "failed", error=error)
         else:
-            finish(trial, "complete", values if spec.multi else values[0])
+            finish(trial, "complete", values)
 
     def request(trials: list[optuna.Trial]) -> BatchRequest:
         tasks = []
@@ -289,7 +282,7 @@ def optimise(
             objective=objective,
             stepwise=stepwise,
             storage_options=storage_options or {},
-            folders=spec.artifacts_top_k is None,
+            folders=spec.artifacts_top_k == "all",
         )
 
     def handle(job: _Job, rep: StepReport | None, died: str | None) -> None:
@@ -333,15 +326,20 @@ def optimise(
     try:
         while True:
             # Results that are in, then new trials for every idle actor: one storage write (journal).
+            # Batches are sent once that write is done, so no actor writes rows of a trial the
+            # storage does not know yet (a driver killed in between would give its number again).
+            ready: list[_Job] = []
             with batched(study):
                 while got is not None:
                     handle(*got)
                     got = disp.wait(block=False) if disp.inflight else None
-                while disp.idle and (retry or remaining > 0):
+                free = len(disp.idle)
+                while free and (retry or remaining > 0):
+                    free -= 1
                     if retry:
-                        disp.send(retry.popleft())
+                        ready.append(retry.popleft())
                         continue
-                    share = math.ceil(remaining / max(1, len(disp.idle)))
+                    share = math.ceil(remaining / (free + 1))
                     k = max(1, min(spec.resources.batch, remaining, share))
                     t = time.perf_counter()
                     try:
@@ -354,7 +352,9 @@ def optimise(
                     stats.ask_s += time.perf_counter() - t
                     remaining -= k
                     live_trials += k
-                    disp.send(_Job(request(trials), {tr.number: tr for tr in trials}, stepwise=stepwise))
+                    ready.append(_Job(request(trials), {tr.number: tr for tr in trials}, stepwise=stepwise))
+            for job in ready:
+                disp.send(job)
             if not disp.inflight:
                 break
             got = disp.wait()
@@ -364,6 +364,17 @@ def optimise(
             bar.close()
     front = best_trials(study, spec)
     return WindowResult(study.study_name, study, counted(study), time.perf_counter() - t0, front, n_trials)
+
+
+def objective_values(spec: SweepSpec, metrics: dict[str, Any], run_id: str | None):
+    """(what to tell the study, None), or (None, why the trial failed) when an objective is undefined."""
+    values = [metrics.get(o.metric) for o in spec.objectives]
+    bad = [
+        o.metric for o, v in zip(spec.objectives, values, strict=True) if v is None or not math.isfinite(v)
+    ]
+    if bad:
+        return None, f"objective {', '.join(bad)} is undefined for this run ({run_id})"
+    return (values if spec.multi else values[0]), None
 
 
 def best_trials(study: optuna.Study, spec: SweepSpec) -> list[optuna.trial.FrozenTrial]:

@@ -1,10 +1,13 @@
-"""Run folders only where a person will look: the top K trials per objective and the Pareto front.
+"""Trades and equity only where a person will look: the top K trials per objective and the Pareto front.
 
-With `artifacts_top_k` set, sweep actors write result rows only (hft.store.results). At the end of
-the sweep, the K best completed trials of each training window by each objective, and every trial
-of a multi-objective Pareto front, get their run folder rebuilt from their row (hft.backtest.rerun:
-byte for byte what the actor would have written). Walk-forward test runs always write theirs.
-Every other trial can be rebuilt later with `hft rerun RUN_ID --store …`.
+Sweep actors write result rows only (hft.store.results) unless the spec says `artifacts_top_k: all`.
+At the end of the sweep, the K best completed trials of each training window by each objective
+(default 20), and every trial of a multi-objective Pareto front, are run again from their rows
+(hft.backtest.rerun: deterministic, the same trades and equity the actor computed), batched, and
+packed with their summary.yaml text into one object per sweep, `runs/{sweep}/kept.parquet`
+(hft.store.kept), which `hft report` reads. A resumed sweep reruns only the runs new to the kept set
+and copies the rest from the old pack; runs that already have a folder (older sweeps, walk-forward
+test runs) are left to it. Every other trial can be rebuilt later with `hft rerun RUN_ID --store …`.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from typing import Any
 import optuna
 import polars as pl
 
-from hft.backtest.rerun import rebuild
+from hft.backtest import artifacts as A
+from hft.backtest.rerun import rebuild_many
 from hft.reduce.scan import scan_runs
 from hft.store.fs import Store
+from hft.store.kept import copy_kept, kept_ids, kept_path, kept_row, write_kept
 from hft.sweep.spec import SweepSpec
 
 __all__ = ["kept_rows", "keep_artifacts"]
@@ -37,7 +42,7 @@ def kept_rows(
         )
 
     rows = scan.collect(query)
-    k = spec.artifacts_top_k or 0
+    k = 0 if spec.artifacts_top_k == "all" else spec.artifacts_top_k
     picks = []
     for o in spec.objectives:
         ok = rows.filter(pl.col(o.metric).is_not_null() & pl.col(o.metric).cast(pl.Float64).is_finite())
@@ -55,14 +60,34 @@ def kept_rows(
 def keep_artifacts(
     spec: SweepSpec, st: Store, studies: list[tuple[int | None, optuna.Study]]
 ) -> dict[str, Any]:
-    """Rebuild the kept trials' folders that do not exist yet; returns counts for sweep.yaml."""
-    if spec.artifacts_top_k is None:
+    """Pack the kept trials' trades, equity and summaries (see the module docstring); returns for
+    sweep.yaml: K, the kept runs, those in the pack (the rest have folders), those run again now, and
+    the pack's URL."""
+    if spec.artifacts_top_k == "all":
         return {}
-    rows, have = kept_rows(spec, st, studies)
-    built = 0
-    for row in rows.iter_rows(named=True):
-        if (row["group"], row["run_id"]) in have:
-            continue
-        rebuild(row, st)
-        built += 1
-    return {"top_k": spec.artifacts_top_k, "kept": rows.height, "rebuilt": built}
+    rows, folders = kept_rows(spec, st, studies)
+    want = [r for r in rows.iter_rows(named=True) if (r["group"], r["run_id"]) not in folders]
+    out: dict[str, Any] = {"top_k": spec.artifacts_top_k, "kept": rows.height, "packed": len(want)}
+    have = set(kept_ids(st, spec.name))
+    new = [r for r in want if r["run_id"] not in have]
+    out["rebuilt"] = len(new)
+    if want:
+        out["file"] = st.uri(*kept_path(spec.name))
+    if not new:  # the pack already holds every kept run (and perhaps some that dropped out: harmless)
+        return out
+    old = have & {r["run_id"] for r in want}
+
+    def packed():
+        if old:
+            yield from copy_kept(st, spec.name, old)
+        for row, outcome, res in rebuild_many(new, st):
+            yield kept_row(
+                row["run_id"],
+                row["group"],
+                A.yaml_bytes(outcome.summary),
+                A.trades_table(res.trades),
+                A.equity_table(res.marks),
+            )
+
+    write_kept(st, spec.name, packed())
+    return out

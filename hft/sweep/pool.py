@@ -25,10 +25,15 @@ def pool_size(resources: Resources) -> int:
 
 
 class ActorPool:
-    def __init__(self, resources: Resources, size: int | None = None) -> None:
+    def __init__(self, resources: Resources, size: int | None = None, worker: type | None = None) -> None:
+        """`worker`: the actor class, `SweepWorker` or a subclass of it (tests hold a batch in one)."""
         import ray
 
         from hft.sweep.worker import SweepWorker
+
+        worker = worker or SweepWorker
+        if not issubclass(worker, SweepWorker):
+            raise SweepError(f"ActorPool: worker {worker.__name__} is not a SweepWorker")
 
         self.resources = resources
         opts: dict[str, Any] = {"num_cpus": resources.cpus_per_actor, "max_restarts": 0}
@@ -38,7 +43,7 @@ class ActorPool:
 
         if (env := user_runtime_env()) is not None:  # user strategy code, to every node
             opts["runtime_env"] = env
-        self._cls = ray.remote(SweepWorker).options(**opts)
+        self._cls = ray.remote(worker).options(**opts)
         self.size = size or pool_size(resources)
         self.actors: list[Any] = [self._spawn() for _ in range(self.size)]
         self.replaced = 0

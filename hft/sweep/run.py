@@ -1,8 +1,8 @@
 """`run_sweep` and `run_configs`: a spec (or plain run configs) through the actor pool, end to end.
 
 Writes, under `{store}/runs/{sweep}/`: the trial rows as Parquet parts in `trials/` (one per batch,
-hft.store.results), one run folder per completed trial (with `artifacts_top_k`: per kept trial,
-hft.sweep.keep) and per walk-forward test run,
+hft.store.results), `kept.parquet` with the trades and equity of the top trials (hft.sweep.keep; with
+`artifacts_top_k: all` a run folder per completed trial instead), a run folder per walk-forward test run,
 `walkforward.parquet` (see hft.sweep.walkforward), and `sweep.yaml` (spec, storage, counts, best
 trials, the walk-forward aggregate, and the selection statistics computed from the parts: n_tried,
 n_effective, expected max Sharpe, DSR, PBO, walk-forward degradation). The Optuna study lives in the
@@ -31,6 +31,7 @@ from hft.sweep.driver import SweepStats, WindowResult, best_trials, optimise, ru
 from hft.sweep.keep import keep_artifacts
 from hft.sweep.leaderboard import leaderboard_rows
 from hft.sweep.pool import ActorPool, pool_size
+from hft.sweep.repair import adopt_written, repair_rows, trial_rows
 from hft.sweep.spec import Resources, SweepSpec
 from hft.sweep.study import counted, default_storage, is_done, open_storage, prepare_study, spec_binding
 from hft.sweep.walkforward import (
@@ -64,6 +65,8 @@ class SweepResult:
     selection: dict[str, Any] = field(default_factory=dict)  # see hft.reduce.selection
     artifacts: dict[str, Any] = field(default_factory=dict)  # run folders kept (hft.sweep.keep)
     interrupted: list[int] = field(default_factory=list)  # trials a killed driver left running
+    adopted: list[int] = field(default_factory=list)  # ... whose rows were written: told from them
+    repaired: list[int] = field(default_factory=list)  # finished trials whose lost rows were rebuilt
     retried: list[int] = field(default_factory=list)  # failed trials of earlier runs enqueued again
     stats: SweepStats = field(default_factory=SweepStats)
     seconds: float = 0.0
@@ -196,13 +199,45 @@ def run_sweep(
             _check_days(spec, st, echo, strict)
         fingerprint, _days = data_fingerprint(st, spec.data.symbol, spec.data.start, spec.data.end)
         binding = spec_binding(spec, st, fingerprint)
+        rows = trial_rows(st, spec, echo)  # the rows as they stand, to reconcile with each study
 
-        def open_bound(name: str):
+        def open_bound(name: str, fold: int | None = None, start=spec.data.start, end=spec.data.end):
+            def adopt(study) -> None:
+                got = adopt_written(study, spec, rows.window(fold))
+                if got:
+                    echo(
+                        f"sweep {name}: {len(got)} trial(s) had written their results when the driver "
+                        f"stopped: recorded from their rows, not run again ({', '.join(map(str, got))})"
+                    )
+                res.adopted += got
+
             study, interrupted, retried = prepare_study(
-                spec, backend, name, binding, n, fresh=fresh, retry_limit=retry_failed, where=url, echo=echo
+                spec,
+                backend,
+                name,
+                binding,
+                n,
+                fresh=fresh,
+                retry_limit=retry_failed,
+                where=url,
+                echo=echo,
+                adopt=adopt,
             )
             res.interrupted += interrupted
             res.retried += retried
+            res.repaired += repair_rows(
+                spec,
+                st,
+                study,
+                rows,
+                fold=fold,
+                start=start,
+                end=end,
+                pool=actors,
+                storage_options=storage_options,
+                stats=res.stats,
+                echo=echo,
+            )
             return study
 
         if spec.walk_forward is None:
@@ -257,7 +292,7 @@ def _walk_forward(
     prior = read_walkforward(st, spec)
     changed = False
     for fold in folds:
-        study = open_bound(f"{spec.name}.fold{fold.index}")
+        study = open_bound(f"{spec.name}.fold{fold.index}", fold.index, fold.train_start, fold.train_end)
         if is_done(study, n):
             w = WindowResult(study.study_name, study, counted(study), 0.0, best_trials(study, spec), n)
         else:
@@ -383,8 +418,10 @@ def _write_summary(st: Store, spec: SweepSpec, res: SweepResult) -> str:
         else None,
         "trials": st.uri("runs", spec.name, "trials"),
         "selection": res.selection,
-        "artifacts": res.artifacts or {"top_k": None, "kept": "every trial"},
+        "artifacts": res.artifacts or {"top_k": "all", "kept": "every trial (run folders)"},
         "interrupted_trials_rerun": res.interrupted,
+        "written_trials_recorded": res.adopted,
+        "lost_rows_rebuilt": res.repaired,
         "spec": spec.model_dump(mode="json"),
     }
     st.write_bytes(yaml_bytes(doc), "runs", spec.name, SUMMARY_FILE)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -243,11 +243,11 @@ class SweepSpec(_Model):
     walk_forward: WalkForward | None = Field(default=None, description="optimise, then test on the next days")
     resources: Resources = Field(default=Resources(), description="Ray actors, caches and batching")
     top: int = Field(default=10, ge=1, le=1000, description="leaderboard rows")
-    artifacts_top_k: int | None = Field(
-        default=None,
-        ge=0,
-        description="trades/equity only for the top K trials per objective, the Pareto front and "
-        "walk-forward test runs (others: `hft rerun RUN_ID`); unset: a run folder for every trial",
+    artifacts_top_k: Annotated[int, Field(ge=0)] | Literal["all"] = Field(
+        default=20,
+        description="trades and equity kept for the top K trials per objective (per window), the "
+        "Pareto front and every walk-forward test run, packed in runs/{name}/kept.parquet (test runs: "
+        "a run folder); any other trial: `hft rerun RUN_ID`. `all`: a run folder for every trial",
     )
     pbo_splits: int = Field(
         default=16, ge=2, le=32, multiple_of=2, description="blocks S of the PBO's CSCV (even)"

@@ -426,12 +426,17 @@ def prepare_study(
     retry_limit: int = 1,
     where: str = "",
     echo=print,
+    adopt=None,
 ) -> tuple[optuna.Study, list[int], list[int]]:
     """Open the bound study, recover interrupted trials and enqueue failed ones still worth a retry.
 
+    `adopt(study)` runs first: it may finish RUNNING trials whose results were written after all
+    (hft.sweep.repair.adopt_written), so they are not recovered as interrupted.
     Returns (study, interrupted trial numbers, retried failed trial numbers).
     """
     study = open_study(spec, storage, name, binding, fresh=fresh, where=where, echo=echo)
+    if adopt is not None:
+        adopt(study)
     keys = set(spec.space)
     interrupted = recover_interrupted(study, keys)
     c = counted(study)

@@ -12,14 +12,15 @@ The class is plain Python (tests use it directly); `hft.sweep.pool` wraps it as 
 
 Results: at the end of each batch the actor writes one row per trial (complete, pruned or failed,
 with its daily returns) as a Parquet part of the sweep's dataset (hft.store.results), named from the
-batch's trial numbers, so a batch retried after a dead actor replaces its part. Each completed
-trial also writes its run folder (trades, equity, summary) unless the request says `folders=False`
-(a spec with `artifacts_top_k`: the sweep keeps folders for its top trials only, hft.sweep.keep).
+batch's trial numbers, so a batch retried after a dead actor replaces its part. The part is
+written before the batch's results go back to the driver, which tells the study only then: a trial
+the study records as finished has its row. With `folders=True` (walk-forward test runs, a spec with
+`artifacts_top_k: all`) each completed trial also writes its run folder (trades, equity, summary);
+otherwise the sweep keeps trades and equity for its top trials only (hft.sweep.keep).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import time
@@ -31,18 +32,28 @@ from typing import Any
 import numpy as np
 import yaml
 
-from hft.backtest.api import PreparedRun, data_fingerprint, prepare_run, record_run
+from hft.backtest.api import PreparedRun, batch_of, data_fingerprint, prepare_run, record_run
 from hft.backtest.artifacts import SUMMARY_PARQUET, SUMMARY_YAML
 from hft.backtest.config import parse_config
 from hft.backtest.params import get_strategy
-from hft.engine import BatchRun, Run
+from hft.engine import Run
 from hft.engine import enums as E
 from hft.errors import HftError
 from hft.store.fs import Store, open_store
 from hft.store.results import params_json, write_part
 from hft.store.ticks import iter_tick_batches, partition_parts
 
-__all__ = ["DayCache", "TrialTask", "BatchRequest", "TrialOutcome", "StepReport", "SweepWorker", "step_value"]
+__all__ = [
+    "DayCache",
+    "TrialTask",
+    "BatchRequest",
+    "TrialOutcome",
+    "StepReport",
+    "SweepWorker",
+    "step_value",
+    "tagged",
+    "task_row",
+]
 
 _ANNUAL = math.sqrt(252)
 
@@ -167,6 +178,32 @@ class _Live:
     closes: list[float] = field(default_factory=list)
 
 
+def tagged(row: dict[str, Any], task: TrialTask) -> dict[str, Any]:
+    """`row` with the task's tags (sweep, trial, fold, phase): how it is filed in the sweep's parts."""
+    row.update({k: v for k, v in task.tags.items() if k not in {"run_id", "group"}})
+    row.update(trial=task.tags.get("trial", task.key), phase=task.tags.get("phase") or "run")
+    return row
+
+
+def task_row(task: TrialTask, status: str, error: str | None = None) -> dict[str, Any]:
+    """The row of a trial that left no run (pruned, failed): its tags, data range and parameters."""
+    cfg = task.config
+    params = dict((cfg.get("strategy") or {}).get("params") or {})
+    data = cfg.get("data") or {}
+    row = {
+        "group": cfg.get("group") or (cfg.get("strategy") or {}).get("name"),
+        "strategy": (cfg.get("strategy") or {}).get("name"),
+        "symbol": data.get("symbol"),
+        "start": date.fromisoformat(str(data["start"])) if data.get("start") else None,
+        "end": date.fromisoformat(str(data["end"])) if data.get("end") else None,
+        "params": params_json(params),
+        **{f"param_{k}": v for k, v in params.items()},
+        "status": status,
+        "error": error,
+    }
+    return tagged(row, task)
+
+
 def _ray_node_id() -> str | None:
     """The Ray node this worker runs on (None outside Ray: the worker is testable without it)."""
     try:
@@ -286,23 +323,6 @@ class SweepWorker:
             "status": "complete",
         }
 
-    def _row(self, task: TrialTask, status: str, error: str | None = None) -> dict[str, Any]:
-        """The row of a trial that left no run: its tags, data range and parameters from the task."""
-        cfg = task.config
-        params = dict((cfg.get("strategy") or {}).get("params") or {})
-        data = cfg.get("data") or {}
-        return {
-            "group": cfg.get("group") or (cfg.get("strategy") or {}).get("name"),
-            "strategy": (cfg.get("strategy") or {}).get("name"),
-            "symbol": data.get("symbol"),
-            "start": date.fromisoformat(str(data["start"])) if data.get("start") else None,
-            "end": date.fromisoformat(str(data["end"])) if data.get("end") else None,
-            "params": params_json(params),
-            **{f"param_{k}": v for k, v in params.items()},
-            "status": status,
-            "error": error,
-        }
-
     def _write_rows(self, req: BatchRequest, outs: list[TrialOutcome], pruned: set[int] = frozenset()):
         """One part per (store, group, window) of the batch, rows for every task; a write that fails
         fails the batch's trials with the reason (their results would otherwise be lost unseen)."""
@@ -314,21 +334,18 @@ class SweepWorker:
             if o is None and task.key not in pruned:
                 continue
             if o is not None and o.status == "complete" and row is not None:
-                row = dict(row)
+                row = tagged(dict(row), task)
             elif o is not None and o.status == "complete":  # no row kept: metrics from the outcome
-                row = {**self._row(task, "complete"), **(o.metrics or {}), "run_id": o.run_id}
+                row = {**task_row(task, "complete"), **(o.metrics or {}), "run_id": o.run_id}
             else:
-                row = self._row(task, "pruned" if o is None else "failed", None if o is None else o.error)
-            trial = task.tags.get("trial", task.key)
-            row.update({k: v for k, v in task.tags.items() if k not in {"run_id", "group"}})
-            row.update(trial=trial, phase=task.tags.get("phase") or "run")
+                row = task_row(task, "pruned" if o is None else "failed", None if o is None else o.error)
             if self.node_id:
                 row["node_id"] = self.node_id
             url = str((task.config.get("data") or {}).get("store"))
             k = (url, row.get("group"), row.get("fold"), row["phase"])
             parts.setdefault(k, (self._store(url, req.storage_options), [], []))
             parts[k][1].append(row)
-            parts[k][2].append(trial)
+            parts[k][2].append(row["trial"])
         for (_, group, _, _), (st, rows, keys) in parts.items():
             try:
                 got = write_part(st, str(group), rows, keys)
@@ -428,18 +445,7 @@ class SweepWorker:
     def _batched(self, live: list[_Live], report: StepReport) -> list[TrialOutcome]:
         t = time.perf_counter()
         prep0 = live[0].prep
-        cfg = prep0.config
-        spec = get_strategy(cfg.strategy.name, cfg.strategy.module).spec(prep0.params)
-        sps = [lv.prep.params.encode(lv.prep.config.execution.size) for lv in live]
-        width = max(s.size for s in sps)
-        sp = np.zeros((len(sps), width))
-        for i, s in enumerate(sps):
-            sp[i, : s.size] = s
-        eps = np.stack([lv.prep.exec_vector for lv in live])
-        # each row's state size comes from its own params, not the padded vector
-        widest = max(lv.prep.params.state_size() for lv in live)
-        spec = dataclasses.replace(spec, state_size=lambda _row: widest)
-        batch = BatchRun(spec, sp, eps)
+        batch = batch_of([lv.prep for lv in live])
         for day in prep0.days:
             r0 = time.perf_counter()
             ts, bid, ask = self._ticks(prep0, day)
