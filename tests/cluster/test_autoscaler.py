@@ -26,6 +26,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -215,10 +216,13 @@ def test_sweep_on_zero_workers_scales_up_completes_and_releases_the_nodes(autosc
     study = res.windows[0][1].study
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert len(done) == 4
-    ran_on = {
-        yaml.safe_load(Path(t.user_attrs["run"]["folder"], "summary.yaml").read_text())["tags"]["node_id"]
-        for t in done
-    }
+    rows = [
+        r
+        for p in (Path(store) / "runs" / "autoscaled" / "trials").glob("part-*.parquet")
+        for r in pq.read_table(p).to_pylist()
+    ]
+    assert sorted(r["trial"] for r in rows) == sorted(t.number for t in done)
+    ran_on = {r["node_id"] for r in rows}
     launched = {n["NodeID"] for n in ray.nodes()} - head_ids
     assert launched, "the autoscaler started no node"
     assert ran_on <= launched and not ran_on & head_ids  # every trial ran on an autoscaled worker

@@ -10,7 +10,6 @@ from pathlib import Path
 import optuna
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from fsspec.implementations.local import LocalFileSystem
 
 from hft.backtest import run_backtest
@@ -18,6 +17,7 @@ from hft.data.feed import FeedServer
 from hft.data.synth import synth_day, write_synth_feed
 from hft.reduce import build_report
 from hft.store import open_store
+from hft.store.kept import kept_ids
 from hft.store.ticks import write_day
 from hft.sweep import parse_spec, run_sweep
 
@@ -91,17 +91,21 @@ def test_ingest_sweep_report_across_two_nodes(two_nodes, feed, s3_store, tmp_pat
     best = max(trials.values())
     assert report.leaderboard["net_pnl"][0] == pytest.approx(best)
     st = open_store(url, opts)
-    summaries = [
-        yaml.safe_load(st.fs.cat_file(p))
-        for p in st.fs.glob(st.path("runs", "two_nodes", "*", "summary.yaml"))
-    ]
-    assert len(summaries) == 6
-    assert len({s["tags"]["node_id"] for s in summaries}) == 2  # trials ran on both nodes, as recorded
     # every trial ran exactly once: trials 0..5 each in one row of one part, none lost, none twice
     rows = _rows_by_trial(st.fs, st.path("runs", "two_nodes", "trials", "*.parquet"))
     assert sorted(rows) == list(range(6))
     assert {r["status"] for r in rows.values()} == {"complete"}
-    assert {r["node_id"] for r in rows.values()} == {s["tags"]["node_id"] for s in summaries}
+    assert len({r["node_id"] for r in rows.values()}) == 2  # trials ran on both nodes, as recorded
+    # 6 trials are within the default top 20: all kept, in one object in S3, no run folder;
+    # the report drew their curves from it, and the summaries name the node each ran on
+    assert sorted(kept_ids(st, "two_nodes")) == sorted({r["run_id"] for r in rows.values()})
+    assert not st.fs.glob(st.path("runs", "two_nodes", "*", "summary.yaml"))
+    assert {d.run_id for d in report.details} == {r["run_id"] for r in rows.values()}
+    for d in report.details:
+        assert d.trades is not None and d.equity is not None and d.url.endswith("/two_nodes/kept.parquet")
+        assert d.summary["tags"]["node_id"] in {
+            r["node_id"] for r in rows.values() if r["run_id"] == d.run_id
+        }
     points = {(r["param_fast"], r["param_slow"]) for r in rows.values()}
     assert points == {(f, s) for f in (20, 40, 60) for s in (200, 400)}  # each grid point once
 
@@ -121,11 +125,7 @@ def test_ingest_sweep_report_across_two_nodes(two_nodes, feed, s3_store, tmp_pat
     assert sorted(one) == list(range(6))
     by_point = {(r["param_fast"], r["param_slow"]): r["net_pnl"] for r in rows.values()}
     assert {(r["param_fast"], r["param_slow"]): r["net_pnl"] for r in one.values()} == pytest.approx(by_point)
-    local = [
-        yaml.safe_load(p.read_text())
-        for p in (tmp_path / "store" / "runs" / "one_node").glob("*/summary.yaml")
-    ]
-    assert len({s["tags"]["node_id"] for s in local}) == 1
+    assert len({r["node_id"] for r in one.values()}) == 1
 
 
 USER_SMA = ROOT / "examples" / "sma_cross.py"

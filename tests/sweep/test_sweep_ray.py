@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import optuna
+import polars as pl
 import psutil
 import pyarrow.parquet as pq
 import pytest
@@ -16,7 +17,8 @@ import ray
 import yaml
 from optuna.trial import TrialState
 
-from hft.store import read_ticks
+from hft.store import open_store, read_ticks
+from hft.store.kept import kept_ids, read_kept
 from hft.sweep import WALKFORWARD_FILE, parse_spec, run_sweep
 from hft.sweep.pool import ActorPool
 from hft.sweep.study import counted
@@ -50,14 +52,19 @@ def test_tpe_sweep_writes_runs_and_user_attrs_and_reads_days_once(ray_module, we
     done = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(done) == 10 == counted(study)["complete"]
     assert all(r <= 5 for r in reads) and sum(reads) >= 5  # each actor read each of the 5 days once at most
+    # 10 trials are within the default top 20: every one is kept, packed in one object, no folders
+    pack = Path(week_store) / "runs" / "t_tpe" / "kept.parquet"
+    assert res.artifacts["top_k"] == 20 and res.artifacts["file"] == str(pack)
+    assert not [p for p in pack.parent.iterdir() if p.is_dir() and p.name != "trials"]
     for t in done:
-        summary = yaml.safe_load(Path(t.user_attrs["run"]["folder"], "summary.yaml").read_text())
+        assert t.user_attrs["run"]["folder"] is None
+        summary = yaml.safe_load(read_kept(str(pack), t.user_attrs["run"]["run_id"]).summary)
         assert t.values[0] == pytest.approx(summary["metrics"]["net_pnl"])
         for m, v in summary["metrics"].items():  # each metric its own numeric attribute, no float noise
             if v is not None:
                 assert t.user_attrs[m] == pytest.approx(v, rel=1e-9, abs=1e-12), m
                 assert isinstance(t.user_attrs[m], int | float) and len(repr(t.user_attrs[m])) <= 17
-        # a repeated parameter set shares one run folder (same run id); its tags name one of the twins
+        # a repeated parameter set shares one packed run (same run id); its tags name one of the twins
         twins = {u.number for u in done if u.params == t.params}
         assert summary["tags"]["trial"] in twins
         tags = summary["tags"]
@@ -204,21 +211,55 @@ def _check_oos_candidates(store: str, name: str, res, doc: dict) -> None:
         assert d["spearman"] == pytest.approx(want)
 
 
-def test_top_k_artifacts_keep_few_folders_and_rerun_rebuilds_any_other(ray_module, week_store):
+def test_top_k_artifacts_are_packed_in_one_object_report_reads_them_rerun_rebuilds_any_other(
+    ray_module, week_store
+):
+    """A sweep begun with a folder per trial (`all`, the old layout) and resumed with top 2: the kept
+    runs that have no folder go into one pack; the report draws every kept run's curves, from its
+    folder or from the pack, each run once; `hft rerun` rebuilds any other trial's folder."""
     from typer.testing import CliRunner
 
     from hft.cli import app
+    from hft.reduce import build_report
 
-    spec = parse_spec(spec_dict(week_store, "t_topk", n_trials=6, artifacts_top_k=2))
-    res = run_sweep(spec, **_quiet())
-    done = res.windows[0][1].study.get_trials(states=(TrialState.COMPLETE,))
-    by_value = sorted(done, key=lambda t: -t.value)
     folder = Path(week_store) / "runs" / "t_topk"
-    runs = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "trials")
-    assert runs == sorted({t.user_attrs["run"]["run_id"] for t in by_value[:2]})  # the top 2 only
+    first = run_sweep(
+        parse_spec(spec_dict(week_store, "t_topk", n_trials=4, artifacts_top_k="all")), **_quiet()
+    )
+    old = {p.name for p in folder.iterdir() if p.is_dir() and p.name != "trials"}
+    assert first.artifacts == {} and len(old) == 4 and not (folder / "kept.parquet").exists()
+
+    res = run_sweep(parse_spec(spec_dict(week_store, "t_topk", n_trials=10, artifacts_top_k=2)), **_quiet())
+    done = res.windows[0][1].study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) == 10
+    by_value = sorted(done, key=lambda t: (-t.value, t.number))
+    top = list(dict.fromkeys(t.user_attrs["run"]["run_id"] for t in by_value))[:2]
+    packed = [r for r in top if r not in old]
+    assert kept_ids(open_store(week_store), "t_topk") == packed
+    assert {p.name for p in folder.iterdir() if p.is_dir() and p.name != "trials"} == old  # no new folder
     objects = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("optuna.")]
-    assert len(objects) == 2 * 4 + len(list((folder / "trials").iterdir())) + 1  # + sweep.yaml
-    assert res.artifacts == {"top_k": 2, "kept": 2, "rebuilt": 2}
+    parts = list((folder / "trials").iterdir())
+    assert len(objects) == 4 * 4 + len(parts) + 1 + 1  # old folders, parts, kept.parquet, sweep.yaml
+    assert res.artifacts == {
+        "top_k": 2,
+        "kept": 2,
+        "packed": len(packed),
+        "rebuilt": len(packed),
+        "file": str(folder / "kept.parquet"),
+    }
+
+    report = build_report(f"{week_store}/runs", groups=["t_topk"], by="net_pnl", top=3, prices=False)
+    assert report.ranked.height == 10  # every trial once, old folders and new parts alike
+    details = {d.run_id: d for d in report.details}
+    for run_id in top:  # each kept run's curves, from where it is kept
+        d = details[run_id]
+        assert d.url == str(folder / run_id if run_id in old else folder / "kept.parquet")
+        assert d.trades is not None and d.equity is not None and d.summary["run_id"] == run_id
+    for run_id in packed:  # what the pack holds is what `hft rerun` rebuilds as a folder
+        out = CliRunner().invoke(app, ["rerun", run_id, "--store", week_store])
+        assert out.exit_code == 0, out.output
+        want = pl.read_parquet(folder / run_id / "trades.parquet")
+        assert details[run_id].trades.equals(want) and details[run_id].trades.height > 0
     other = by_value[-1].user_attrs["run"]["run_id"]
     out = CliRunner().invoke(app, ["rerun", other, "--store", week_store])
     assert out.exit_code == 0, out.output

@@ -12,6 +12,7 @@ import time
 
 import optuna
 import psutil
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from optuna.trial import TrialState
@@ -55,8 +56,15 @@ def _storage(journal):
     return JournalStorage(JournalFileBackend(str(journal)))
 
 
-def _mtime(trial) -> int:
-    return os.stat(f"{trial.user_attrs['run']['folder']}/summary.yaml").st_mtime_ns
+def _row_files(trials_dir) -> dict[int, tuple[str, int]]:
+    """Trial number → (the part holding its row, that file's mtime): a trial run again would be
+    written again, into another part or a rewritten one."""
+    out = {}
+    for p in sorted(trials_dir.glob("part-*.parquet")):
+        for n in pq.read_table(p, columns=["trial"]).column("trial").to_pylist():
+            assert n not in out, f"trial {n} has rows in {out[n][0]} and {p.name}"
+            out[n] = (p.name, p.stat().st_mtime_ns)
+    return out
 
 
 def test_driver_killed_while_trials_run_resumes_exactly(week_store, tmp_path):
@@ -92,7 +100,8 @@ def test_driver_killed_while_trials_run_resumes_exactly(week_store, tmp_path):
     # the trials waiting at the gate when the driver died are RUNNING in the study
     waiting_at_gate = {(fast, slow) for _pid, fast, slow in held(gate)}
     assert waiting_at_gate <= {(t.params["fast"], t.params["slow"]) for t in running_before.values()}
-    mtimes = {n: _mtime(t) for n, t in complete_before.items()}
+    files = _row_files(db.parent / "trials")
+    assert set(complete_before) <= set(files)  # a trial the study holds as done has its row
     (gate / "hold").unlink()
 
     again = _driver(spec_path, tmp_path)
@@ -105,7 +114,8 @@ def test_driver_killed_while_trials_run_resumes_exactly(week_store, tmp_path):
     for n, t in complete_before.items():  # nothing completed was lost or run again
         assert after[n].state == TrialState.COMPLETE
         assert (after[n].values, after[n].datetime_complete) == (t.values, t.datetime_complete)
-        assert _mtime(t) == mtimes[n]
+    after_files = _row_files(db.parent / "trials")
+    assert {n: after_files[n] for n in complete_before} == {n: files[n] for n in complete_before}
     interrupted = study.user_attrs["interrupted"]
     assert sorted(interrupted) == sorted(running_before)  # a list: no trial recorded twice
     retries = [t for t in after.values() if "retry_of" in t.user_attrs]
@@ -114,5 +124,7 @@ def test_driver_killed_while_trials_run_resumes_exactly(week_store, tmp_path):
         assert t.state == TrialState.COMPLETE
         assert t.params == running_before[t.user_attrs["retry_of"]].params
     assert all(after[n].state == TrialState.FAIL for n in interrupted)
+    # one row per completed trial, none for the interrupted ones (held before their engine ran)
+    assert set(after_files) == {n for n, t in after.items() if t.state == TrialState.COMPLETE}
     assert f"re-ran {len(interrupted)} interrupted trial(s)" in out
     assert "leaderboard t_resume" in out
