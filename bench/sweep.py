@@ -76,10 +76,32 @@ def spec_for(store: str, name: str, trials: int, batch: int, actors: int, sample
             "objectives": [{"metric": "sharpe"}],
             "n_trials": trials,
             "resources": {"actors": actors, "batch": batch, "cache_mb": 512},
-            "artifacts_top_k": top_k,
+            **({} if top_k is None else {"artifacts_top_k": top_k}),
         },
         where=f"bench {name}",
     )
+
+
+def object_kinds(folder: Path) -> dict[str, int]:
+    """The files a sweep left under runs/{sweep}/, by kind (Optuna's own files excepted)."""
+    from collections import Counter
+
+    kinds: Counter[str] = Counter()
+    for path in folder.rglob("*"):
+        if not path.is_file() or path.name.startswith("optuna."):
+            continue
+        rel = path.relative_to(folder).parts
+        if rel[0] == "trials":
+            kinds["trial parts"] += 1
+        elif len(rel) == 1:
+            kinds[rel[0]] += 1  # kept.parquet, sweep.yaml, walkforward.parquet
+        else:
+            kinds[f"run folders' {rel[-1]}"] += 1
+    return dict(kinds)
+
+
+def kinds_text(kinds: dict[str, int]) -> str:
+    return ", ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
 
 
 def optuna_baseline(workdir: Path, n: int = 100) -> dict[str, float]:
@@ -114,7 +136,10 @@ def main() -> None:
     ap.add_argument("--storage", choices=("sqlite", "journal"), default="journal")
     ap.add_argument("--year", action="store_true", help="instead: memory of a 2-actor sweep over 2024")
     ap.add_argument(
-        "--top-k", type=int, default=None, help="artifacts_top_k: run folders for the top K trials only"
+        "--top-k",
+        type=lambda v: v if v == "all" else int(v),
+        default=None,
+        help="artifacts_top_k: trades/equity for the top K trials (default: the spec's 20); all: folders",
     )
     args = ap.parse_args()
     workdir = Path(args.workdir)
@@ -163,8 +188,9 @@ def main() -> None:
                     res = run_sweep(spec, pool=pool, storage=url, progress=False, echo=lambda _s: None)
                     wall = time.perf_counter() - t
                     s = res.stats
-                    # objects the sweep wrote (run folders' files, trial parts, sweep.yaml)
-                    objects = sum(len(f) for _, _, f in os.walk(Path(store) / "runs" / spec.name))
+                    # objects the sweep wrote (trial parts, kept.parquet, sweep.yaml, run folders' files)
+                    kinds = object_kinds(Path(store) / "runs" / spec.name)
+                    objects = sum(kinds.values())
                     runs.append(
                         {
                             "trials_s": s.trials / wall,
@@ -179,6 +205,7 @@ def main() -> None:
                             "objects_per_1000": 1000 * objects / s.trials,
                         }
                     )
+                    print(f"  {spec.name}: {s.trials} trials, {objects} objects: {kinds_text(kinds)}")
                 reads = sum(st["reads"] for st in pool.stats())
             finally:
                 pool.close()
@@ -186,7 +213,7 @@ def main() -> None:
             results[actors] = med
             print(
                 f"{actors} actor(s), {args.trials} trials x {args.repeat}, batch {args.batch}, "
-                f"{args.storage}, top_k {args.top_k}: "
+                f"{args.storage}, top_k {args.top_k or 'default (20)'}: "
                 f"{med['trials_s']:.2f} trials/s, {med['ticks_s'] / 1e6:,.0f} M ticks/s through the engine "
                 f"(median of {args.repeat}); per trial: engine {med['engine_ms']:.1f} ms (actor), "
                 f"artifacts {med['write_ms']:.1f} ms (actor), cache reads {med['read_ms']:.2f} ms, "
