@@ -33,13 +33,12 @@ def kept_rows(
     """Rows of the trials to keep, and the (group, run_id) folders that already exist."""
     scan = scan_runs(st.uri("runs"), st.storage_options, groups=[spec.name])
     metrics = [o.metric for o in spec.objectives]
-    cols = ["run_id", "group", "fold", "trial", "phase", "status", "config", "created", "wall_time_s"]
+    cols = ["run_id", "group", "fold", "trial", "phase", "status", "created", "wall_time_s"]
     cols += ["sweep", "node_id", *metrics]
+    done = (pl.col("phase") == "train") & (pl.col("status") == "complete")
 
     def query(lf: pl.LazyFrame) -> pl.LazyFrame:
-        return lf.filter((pl.col("phase") == "train") & (pl.col("status") == "complete")).select(
-            [c for c in dict.fromkeys(cols) if c in scan.schema]
-        )
+        return lf.filter(done).select([c for c in dict.fromkeys(cols) if c in scan.schema])
 
     rows = scan.collect(query)
     k = 0 if spec.artifacts_top_k == "all" else spec.artifacts_top_k
@@ -55,6 +54,16 @@ def kept_rows(
             fr = pl.DataFrame(front, schema={"fold": pl.Int64, "trial": pl.Int64}, orient="row")
             picks.append(rows.join(fr, on=["fold", "trial"], how="semi", nulls_equal=True))
     kept = pl.concat(picks, how="vertical_relaxed").unique("run_id", keep="first", maintain_order=True)
+    if "config" in scan.schema and kept.height:  # the long config column for the kept rows only
+        ids = kept["run_id"].to_list()
+        configs = scan.collect(
+            lambda lf: (
+                lf.filter(done & pl.col("run_id").is_in(ids) & pl.col("config").is_not_null())
+                .select("run_id", "config")
+                .unique("run_id", keep="first")
+            )
+        )
+        kept = kept.join(configs, on="run_id", how="left", maintain_order="left")
     return kept, set(scan.run_folders)
 
 
@@ -67,7 +76,11 @@ def keep_artifacts(
     if spec.artifacts_top_k == "all":
         return {}
     rows, folders = kept_rows(spec, st, studies)
-    want = [r for r in rows.iter_rows(named=True) if (r["group"], r["run_id"]) not in folders]
+    want = [
+        r
+        for r in rows.iter_rows(named=True)
+        if (r["group"], r["run_id"]) not in folders and r.get("config")  # no config: an old folder's row
+    ]
     out: dict[str, Any] = {"top_k": spec.artifacts_top_k, "kept": rows.height, "packed": len(want)}
     have = set(kept_ids(st, spec.name))
     new = [r for r in want if r["run_id"] not in have]

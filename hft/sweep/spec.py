@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -243,7 +243,7 @@ class SweepSpec(_Model):
     walk_forward: WalkForward | None = Field(default=None, description="optimise, then test on the next days")
     resources: Resources = Field(default=Resources(), description="Ray actors, caches and batching")
     top: int = Field(default=10, ge=1, le=1000, description="leaderboard rows")
-    artifacts_top_k: Annotated[int, Field(ge=0)] | Literal["all"] = Field(
+    artifacts_top_k: int | Literal["all"] = Field(
         default=20,
         description="trades and equity kept for the top K trials per objective (per window), the "
         "Pareto front and every walk-forward test run, packed in runs/{name}/kept.parquet (test runs: "
@@ -252,6 +252,13 @@ class SweepSpec(_Model):
     pbo_splits: int = Field(
         default=16, ge=2, le=32, multiple_of=2, description="blocks S of the PBO's CSCV (even)"
     )
+
+    @field_validator("artifacts_top_k")
+    @classmethod
+    def _top_k(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 0:
+            raise ValueError("a number of trials (0 or more), or all")
+        return v
 
     @field_validator("name")
     @classmethod
