@@ -3,7 +3,8 @@ leaders, walk-forward tables, HTML reports and the Optuna dashboard.
 
 Layout it reads: `{store}/runs/{sweep}/trials/**/part-*.parquet` (result rows, hft.store.results),
 `{store}/runs/{group}/{run_id}/{summary.parquet, summary.yaml, trades.parquet, equity.parquet}`
-(hft.backtest.artifacts) and `{store}/runs/{sweep}/walkforward.parquet`.
+(hft.backtest.artifacts), `{store}/runs/{sweep}/kept.parquet` (the kept runs' trades and equity,
+hft.store.kept) and `{store}/runs/{sweep}/walkforward.parquet`.
 """
 
 import importlib
