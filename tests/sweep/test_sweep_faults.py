@@ -165,7 +165,7 @@ def test_truncated_and_deleted_parts_are_rebuilt_on_resume(ray_module, week_stor
     trials = st.path("runs", "t_parts", "trials")
     parts = sorted(st.fs.glob(f"{trials}/part-*.parquet"))
     assert len(parts) == 4
-    study = optuna.load_study(study_name="t_parts", storage=storage.removeprefix("journal:"))
+    study = optuna.load_study(study_name="t_parts", storage=_storage(tmp_path / "optuna.journal"))
     before = [(t.number, t.state, t.values) for t in study.trials]
     victim, gone = parts[1], parts[2]
     lost = sorted(r["trial"] for p in (victim, gone) for r in pq.read_table(p, filesystem=st.fs).to_pylist())
@@ -185,7 +185,7 @@ def test_truncated_and_deleted_parts_are_rebuilt_on_resume(ray_module, week_stor
     assert f"moved the unreadable part aside to {name}.unreadable" in text
     assert st.fs.exists(f"{victim}.unreadable") and not st.fs.exists(victim)
     assert sorted(res.repaired) == lost
-    study = optuna.load_study(study_name="t_parts", storage=storage.removeprefix("journal:"))
+    study = optuna.load_study(study_name="t_parts", storage=_storage(tmp_path / "optuna.journal"))
     assert [(t.number, t.state, t.values) for t in study.trials] == before  # the study is untouched
     rows = _by_trial(_rows(st.fs, trials))
     assert sorted(rows) == list(range(8))

@@ -214,7 +214,7 @@ def _check_oos_candidates(store: str, name: str, res, doc: dict) -> None:
 def test_top_k_artifacts_are_packed_in_one_object_report_reads_them_rerun_rebuilds_any_other(
     ray_module, week_store
 ):
-    """A sweep begun with a folder per trial (`all`, the old layout) and resumed with top 2: the kept
+    """A sweep begun with a folder per trial (`all`, the old layout) and resumed with top 4: the kept
     runs that have no folder go into one pack; the report draws every kept run's curves, from its
     folder or from the pack, each run once; `hft rerun` rebuilds any other trial's folder."""
     from typer.testing import CliRunner
@@ -229,26 +229,27 @@ def test_top_k_artifacts_are_packed_in_one_object_report_reads_them_rerun_rebuil
     old = {p.name for p in folder.iterdir() if p.is_dir() and p.name != "trials"}
     assert first.artifacts == {} and len(old) == 4 and not (folder / "kept.parquet").exists()
 
-    res = run_sweep(parse_spec(spec_dict(week_store, "t_topk", n_trials=10, artifacts_top_k=2)), **_quiet())
+    res = run_sweep(parse_spec(spec_dict(week_store, "t_topk", n_trials=10, artifacts_top_k=4)), **_quiet())
     done = res.windows[0][1].study.get_trials(states=(TrialState.COMPLETE,))
     assert len(done) == 10
     by_value = sorted(done, key=lambda t: (-t.value, t.number))
-    top = list(dict.fromkeys(t.user_attrs["run"]["run_id"] for t in by_value))[:2]
+    top = list(dict.fromkeys(t.user_attrs["run"]["run_id"] for t in by_value))[:4]
     packed = [r for r in top if r not in old]
+    assert packed and len(packed) < 4  # this seed: kept runs on both sides, folders and the pack
     assert kept_ids(open_store(week_store), "t_topk") == packed
     assert {p.name for p in folder.iterdir() if p.is_dir() and p.name != "trials"} == old  # no new folder
     objects = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("optuna.")]
     parts = list((folder / "trials").iterdir())
     assert len(objects) == 4 * 4 + len(parts) + 1 + 1  # old folders, parts, kept.parquet, sweep.yaml
     assert res.artifacts == {
-        "top_k": 2,
-        "kept": 2,
+        "top_k": 4,
+        "kept": 4,
         "packed": len(packed),
         "rebuilt": len(packed),
         "file": str(folder / "kept.parquet"),
     }
 
-    report = build_report(f"{week_store}/runs", groups=["t_topk"], by="net_pnl", top=3, prices=False)
+    report = build_report(f"{week_store}/runs", groups=["t_topk"], by="net_pnl", top=10, prices=False)
     assert report.ranked.height == 10  # every trial once, old folders and new parts alike
     details = {d.run_id: d for d in report.details}
     for run_id in top:  # each kept run's curves, from where it is kept
@@ -260,12 +261,15 @@ def test_top_k_artifacts_are_packed_in_one_object_report_reads_them_rerun_rebuil
         assert out.exit_code == 0, out.output
         want = pl.read_parquet(folder / run_id / "trades.parquet")
         assert details[run_id].trades.equals(want) and details[run_id].trades.height > 0
-    other = by_value[-1].user_attrs["run"]["run_id"]
+    # a trial neither kept nor in an old folder: no artifacts until `hft rerun` builds its folder
+    (lone,) = [t for t in by_value if t.user_attrs["run"]["run_id"] not in {*old, *top}][-1:]
+    other = lone.user_attrs["run"]["run_id"]
+    assert not (folder / other).exists()
     out = CliRunner().invoke(app, ["rerun", other, "--store", week_store])
     assert out.exit_code == 0, out.output
     summary = yaml.safe_load((folder / other / "summary.yaml").read_text())
-    assert summary["metrics"]["net_pnl"] == pytest.approx(by_value[-1].value)
-    assert summary["tags"]["trial"] == by_value[-1].number and summary["tags"]["phase"] == "train"
+    assert summary["metrics"]["net_pnl"] == pytest.approx(lone.value)
+    assert summary["tags"]["trial"] == lone.number and summary["tags"]["phase"] == "train"
     bad = CliRunner().invoke(app, ["rerun", "feedfacefeedface", "--store", week_store])
     assert bad.exit_code == 2 and "no completed result row" in bad.output
 
