@@ -47,7 +47,7 @@ def kept_rows(
         ok = rows.filter(pl.col(o.metric).is_not_null() & pl.col(o.metric).cast(pl.Float64).is_finite())
         top = ok.sort([o.metric, "trial"], descending=[o.direction == "maximize", False], nulls_last=True)
         top = top.unique(["fold", "run_id"], keep="first", maintain_order=True)  # K runs, not K twins
-        picks.append(top.group_by("fold", maintain_order=True).head(k))
+        picks.append(top.group_by("fold", maintain_order=True).head(k).select(rows.columns))
     if spec.multi:
         front = [(f, t.number) for f, study in studies for t in study.best_trials]
         if front:

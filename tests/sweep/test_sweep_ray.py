@@ -472,11 +472,19 @@ def test_two_objectives_put_the_pareto_front_first(ray_module, week_store):
             {"metric": "max_drawdown_frac", "direction": "minimize"},
         ],
         n_trials=8,
+        artifacts_top_k=1,
     )
     res = run_sweep(parse_spec(raw), **_quiet())
     rows = res.leaderboard
     front = {t.number for t in res.windows[0][1].study.best_trials}
     k = len(front)
     assert k >= 1 and {r["trial"] for r in rows[:k]} == front and not any(r["pareto"] for r in rows[k:])
+    # kept: the best by each objective and the whole Pareto front, nothing else
+    done = res.windows[0][1].study.get_trials(states=(TrialState.COMPLETE,))
+    run = {t.number: t.user_attrs["run"]["run_id"] for t in done}
+    best = {max(done, key=lambda t: (t.values[0], -t.number)).number}
+    best |= {min(done, key=lambda t: (t.values[1], t.number)).number}
+    want = {run[n] for n in front | best}
+    assert set(kept_ids(open_store(week_store), "t_nsga2")) == want and res.artifacts["kept"] == len(want)
     for r in rows:
         assert r["values"] == [r["metrics"]["net_pnl"], r["metrics"]["max_drawdown_frac"]]
