@@ -74,10 +74,11 @@ def print_result(res, echo=typer.echo, width: int | None = None) -> None:
     echo(f"  trials:  {res.folder}/trials/ (one Parquet part per batch: params, metrics, daily returns)")
     if res.artifacts:
         a = res.artifacts
+        tests = f"{res.folder}/<run_id>/ for the test runs; " if res.walkforward else ""
         echo(
             f"  runs:    {a.get('file') or res.folder + '/kept.parquet'}: trades and equity of "
             f"{a['kept']} kept trial(s) (top {a['top_k']} per objective, Pareto front); "
-            f"{res.folder}/<run_id>/ for test runs; any other: hft rerun RUN_ID --store …"
+            f"{tests}any other: hft rerun RUN_ID --store …"
         )
     else:
         echo(f"  runs:    {res.folder}/<run_id>/ (trades, equity, summary)")

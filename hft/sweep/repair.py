@@ -189,7 +189,7 @@ def repair_rows(
     pruned = [t for t in lost if t.state == TrialState.PRUNED]
     ok = True
     if lost:
-        why = f"part(s) unreadable: {', '.join(bad)}" if bad else "their part is missing"
+        why = f"unreadable part(s): {', '.join(bad)}; or no part holds them" if bad else "no part holds them"
         echo(
             f"sweep {where}: {len(done)} completed and {len(pruned)} pruned trial(s) have no result row "
             f"({why}); rebuilding them under their own trial numbers: {_span([t.number for t in lost])}"
