@@ -135,9 +135,11 @@ def prepare_run(
     end: date | None = None,
     storage_options: dict[str, Any] | None = None,
     data_id: tuple[str, list[str]] | None = None,
+    where: str = "config",
 ) -> PreparedRun:
-    """Validate and resolve `config`; `data_id` = (fingerprint, days) skips re-reading manifests."""
-    where = "config"
+    """Validate and resolve `config`; `data_id` = (fingerprint, days) skips re-reading manifests;
+    `where` names the config in messages (a file path: a relative `strategy.module` is read against
+    its folder)."""
     if not isinstance(config, RunConfig):
         where = str(config)
         config = load_config(config)

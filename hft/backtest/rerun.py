@@ -10,8 +10,11 @@ fingerprint, and a mismatch is refused with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
 from collections.abc import Iterable, Iterator
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hft.backtest.api import (
@@ -69,17 +72,42 @@ def _prepare(row: dict[str, Any], st: Store, data_ids: dict[tuple, tuple[str, li
     raw = json.loads(row["config"])
     raw.setdefault("data", {})["store"] = st.url
     where = f"run {run_id}"
-    cfg = parse_config(raw, where=where)
+    loaded = _loaded_module(raw)
+    base = str(loaded[0] / "spec.yaml") if loaded else where
+    cfg = parse_config(raw, where=base)
     key = (cfg.data.symbol, cfg.data.start, cfg.data.end)
     if key not in data_ids:
         data_ids[key] = data_fingerprint(st, *key)
-    prep = prepare_run(cfg, store=st, data_id=data_ids[key])
+    prep = prepare_run(cfg, store=st, data_id=data_ids[key], where=base)
     if prep.run_id != run_id:
         raise ConfigError(
             f"{where}: the data or hft version changed since it ran (now run id {prep.run_id}); "
             "its folder cannot be rebuilt as it was"
         )
+    if loaded:  # the engine imports the file the process loaded; the run keeps its own config
+        strategy = cfg.strategy.model_copy(update={"module": str(loaded[1])})
+        prep = dataclasses.replace(prep, config=prep.config.model_copy(update={"strategy": strategy}))
     return prep
+
+
+def _loaded_module(raw: dict[str, Any]) -> tuple[Path, Path] | None:
+    """For a strategy file named relative to its spec's folder (`module: ./mine.py`) that this
+    process has imported already (a sweep's driver, from the spec): (that folder, the file loaded),
+    so the run resolves to the module loaded, which need not be on disk any more nor be found from
+    the current folder; None otherwise (the module is resolved as usual)."""
+    module = str((raw.get("strategy") or {}).get("module") or "")
+    rel = PurePosixPath(module.replace("\\", "/"))
+    if not module.endswith(".py") or rel.is_absolute():
+        return None
+    loaded = getattr(sys.modules.get(rel.stem), "__file__", None)
+    if not loaded:
+        return None
+    path = Path(loaded).resolve()
+    depth = len([p for p in rel.parts if p not in (".", "")])
+    if depth < 1 or depth > len(path.parents):
+        return None
+    base = path.parents[depth - 1]
+    return (base, path) if (base / rel).resolve() == path else None
 
 
 def _record(row: dict[str, Any], prep: PreparedRun, res: Any, folder: bool) -> RunOutcome:
