@@ -14,18 +14,26 @@ __all__ = ["sweep", "print_result", "shortfall"]
 
 
 def shortfall(res) -> str | None:
-    """Why the sweep did less than asked (a study short of n_trials), or None."""
+    """Why the sweep did less than asked (a study short of n_trials, completed trials left without
+    a result row), or None."""
+    rows = (
+        f"{len(res.rows_missing)} completed trial(s) still have no result row (see the warnings "
+        "above); rerun to retry"
+        if getattr(res, "rows_missing", None)
+        else None
+    )
     short = [
         (w.name, w.counts["complete"] + w.counts["pruned"], w.n_trials)
         for _, w in res.windows
         if w.counts["complete"] + w.counts["pruned"] < w.n_trials
     ]
     if not short:
-        return None
+        return rows
     done = sum(w.counts["complete"] for _, w in res.windows)
     head = "no trial completed" if done == 0 else "fewer trials than asked completed"
     where = "; ".join(f"{name}: {got} of {want}" for name, got, want in short)
-    return f"{head} ({where}); see the failure reasons above, fix them and rerun to retry the failed trials"
+    why = f"{head} ({where}); see the failure reasons above, fix them and rerun to retry the failed trials"
+    return f"{why}; {rows}" if rows else why
 
 
 def print_reasons(res, echo=typer.echo) -> None:

@@ -166,9 +166,10 @@ def repair_rows(
     storage_options: dict[str, Any] | None,
     stats: SweepStats,
     echo: Callable[[str], None] = print,
-) -> list[int]:
+) -> tuple[list[int], list[int]]:
     """Give every COMPLETE and PRUNED trial of the window's study its row again (see the module
-    docstring); returns the trial numbers repaired. `pool()` gives the actor pool (started on need)."""
+    docstring); returns the trial numbers given their row, and those still without one (their rerun
+    failed). `pool()` gives the actor pool (started on need)."""
     have = rows.window(fold)
     lost = [
         t
@@ -177,7 +178,7 @@ def repair_rows(
     ]
     bad = [p for p in rows.unreadable if _window_of(p) == fold]
     if not lost and not bad:
-        return []
+        return [], []
     where = spec.name if fold is None else f"{spec.name} fold {fold}"
     tags = {"sweep": spec.name, "phase": "train", **({} if fold is None else {"fold": fold})}
 
@@ -187,7 +188,7 @@ def repair_rows(
 
     done = [t for t in lost if t.state == TrialState.COMPLETE]
     pruned = [t for t in lost if t.state == TrialState.PRUNED]
-    ok = True
+    failed: list[int] = []
     if lost:
         why = f"unreadable part(s): {', '.join(bad)}; or no part holds them" if bad else "no part holds them"
         echo(
@@ -210,7 +211,7 @@ def repair_rows(
         for t in done:
             o = outs.get(t.number)
             if o is None or o.status != "complete":
-                ok = False
+                failed.append(t.number)
                 echo(
                     f"warning: sweep {where}: trial {t.number} could not be run again "
                     f"({o.error if o else 'no result'}); its row is still missing (rerun to retry)"
@@ -226,10 +227,10 @@ def repair_rows(
                     f"warning: sweep {where}: trial {t.number} run again gives {got}, the study "
                     f"recorded {want} (did hft or the data change?); its row holds the new result"
                 )
-    if ok and rows.store is not None:
+    if not failed and rows.store is not None:
         for rel in bad:
             _set_aside(rows.store, rel, where, echo)
-    return [t.number for t in lost]
+    return [t.number for t in lost if t.number not in failed], failed
 
 
 def _set_aside(st: Store, rel: str, where: str, echo: Callable[[str], None]) -> None:

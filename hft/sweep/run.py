@@ -67,6 +67,7 @@ class SweepResult:
     interrupted: list[int] = field(default_factory=list)  # trials a killed driver left running
     adopted: list[int] = field(default_factory=list)  # ... whose rows were written: told from them
     repaired: list[int] = field(default_factory=list)  # finished trials whose lost rows were rebuilt
+    rows_missing: list[int] = field(default_factory=list)  # ... whose rebuild failed (said, exit 1)
     retried: list[int] = field(default_factory=list)  # failed trials of earlier runs enqueued again
     stats: SweepStats = field(default_factory=SweepStats)
     seconds: float = 0.0
@@ -225,7 +226,7 @@ def run_sweep(
             )
             res.interrupted += interrupted
             res.retried += retried
-            res.repaired += repair_rows(
+            rebuilt, missing = repair_rows(
                 spec,
                 st,
                 study,
@@ -238,6 +239,8 @@ def run_sweep(
                 stats=res.stats,
                 echo=echo,
             )
+            res.repaired += rebuilt
+            res.rows_missing += missing
             return study
 
         if spec.walk_forward is None:
@@ -422,6 +425,7 @@ def _write_summary(st: Store, spec: SweepSpec, res: SweepResult) -> str:
         "interrupted_trials_rerun": res.interrupted,
         "written_trials_recorded": res.adopted,
         "lost_rows_rebuilt": res.repaired,
+        "rows_still_missing": res.rows_missing,
         "spec": spec.model_dump(mode="json"),
     }
     st.write_bytes(yaml_bytes(doc), "runs", spec.name, SUMMARY_FILE)
