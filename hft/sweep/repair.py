@@ -26,7 +26,6 @@ from datetime import date
 from typing import Any
 
 import optuna
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 from optuna.trial import TrialState
@@ -51,9 +50,25 @@ class TrialRows:
     by_window: dict[int | None, dict[int, dict[str, Any]]] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)  # store-relative paths of skipped parts
     store: Store | None = None  # rooted at the runs folder
+    tested: dict[tuple[int, str], set[int]] = field(default_factory=dict)  # (fold, test|oos_check) → trials
 
     def window(self, fold: int | None) -> dict[int, dict[str, Any]]:
         return self.by_window.get(fold, {})
+
+    def test_rows_whole(self, fold: int, best: int, checks: list[int]) -> bool:
+        """Whether a walk-forward fold's out-of-sample rows all stand: the winner's test row, a row
+        for each oos_check trial, and no unreadable part in those windows (else it is tested again)."""
+        if any(_window_of(p) == ("test", fold) for p in self.unreadable):
+            return False
+        return best in self.tested.get((fold, "test"), set()) and set(checks) <= self.tested.get(
+            (fold, "oos_check"), set()
+        )
+
+    def set_aside_tests(self, fold: int, echo: Callable[[str], None]) -> None:
+        """After a fold's test windows ran again: move its unreadable test parts out of the way."""
+        if self.store is not None:
+            for rel in [p for p in self.unreadable if _window_of(p) == ("test", fold)]:
+                _set_aside(self.store, rel, f"fold {fold}", echo)
 
 
 def trial_rows(st: Store, spec: SweepSpec, echo: Callable[[str], None] = print) -> TrialRows:
@@ -71,11 +86,7 @@ def trial_rows(st: Store, spec: SweepSpec, echo: Callable[[str], None] = print) 
             return TrialRows()
         cols = ["trial", "fold", "phase", "status", "run_id", *METRIC_TYPES, "ticks"]
         cols += [f"param_{k}" for k in spec.space]
-        df = scan.collect(
-            lambda lf: lf.filter(pl.col("phase") == "train").select(
-                [c for c in dict.fromkeys(cols) if c in scan.schema]
-            )
-        )
+        df = scan.collect(lambda lf: lf.select([c for c in dict.fromkeys(cols) if c in scan.schema]))
     for w in caught:
         if issubclass(w.category, SkippedArtifactWarning):
             echo(f"warning: {w.message}")
@@ -89,8 +100,12 @@ def trial_rows(st: Store, spec: SweepSpec, echo: Callable[[str], None] = print) 
         if s.reason == "unreadable trial part" and s.url.startswith(root)
     ]
     for row in df.iter_rows(named=True):
-        if row.get("trial") is not None:
+        if row.get("trial") is None:
+            continue
+        if row.get("phase") == "train":
             out.by_window.setdefault(row.get("fold"), {}).setdefault(int(row["trial"]), row)
+        elif row.get("phase") in ("test", "oos_check") and row.get("fold") is not None:
+            out.tested.setdefault((row["fold"], row["phase"]), set()).add(int(row["trial"]))
     return out
 
 
@@ -140,17 +155,20 @@ def _span(numbers: list[int]) -> str:
     return shown + (f" … ({len(numbers)} in all)" if len(numbers) > 12 else "")
 
 
-def _window_of(rel: str) -> int | str | None:
-    """The fold of a training part's path (`{sweep}/trials/[fold{k}-train/]part-…`), else "other"."""
+def _window_of(rel: str) -> int | tuple | str | None:
+    """The fold of a training part's path (`{sweep}/trials/[fold{k}-train/]part-…`, None: no folds),
+    ("test", k) for a fold's test or oos_check part, else "other"."""
     parts = rel.split("/")
     if len(parts) == 3 and parts[1] == TRIALS_DIR:
         return None
-    if len(parts) == 4 and parts[1] == TRIALS_DIR and parts[2].endswith("-train"):
-        try:
-            return int(parts[2].removeprefix("fold").removesuffix("-train"))
-        except ValueError:
-            return "other"
-    return "other"
+    if len(parts) != 4 or parts[1] != TRIALS_DIR or not parts[2].startswith("fold"):
+        return "other"
+    k, _, phase = parts[2].removeprefix("fold").partition("-")
+    if not k.isdigit():
+        return "other"
+    if phase == "train":
+        return int(k)
+    return ("test", int(k)) if phase in ("test", "oos_check") else "other"
 
 
 def repair_rows(

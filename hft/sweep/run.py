@@ -269,11 +269,13 @@ def run_sweep(
                 )
             res.windows.append((None, w))
         else:
-            _walk_forward(spec, st, open_bound, actors, n, storage_options, progress, res, callback, echo)
+            _walk_forward(
+                spec, st, open_bound, actors, n, storage_options, progress, res, callback, echo, rows
+            )
     studies = [(f, w.study) for f, w in res.windows]
     with phases(enabled=progress) as tell:
-        if spec.artifacts_top_k:
-            tell(f"sweep {spec.name}: top trials' run folders (kernels compile once: one-time)")
+        if spec.artifacts_top_k != "all":
+            tell(f"sweep {spec.name}: kept trials' trades and equity (kernels compile once: one-time)")
         res.artifacts = keep_artifacts(spec, st, studies)
         tell(f"sweep {spec.name}: leaderboard and selection statistics")
         runs = st.uri("runs")
@@ -285,11 +287,12 @@ def run_sweep(
 
 
 def _walk_forward(
-    spec, st: Store, open_bound, actors, n, storage_options, progress, res: SweepResult, callback, echo
+    spec, st: Store, open_bound, actors, n, storage_options, progress, res: SweepResult, callback, echo, rows
 ) -> None:
     """Fold by fold: optimise on the train window, run the winner on the test window. A fold whose
     study is done and whose test row an earlier run wrote is read back: a finished walk-forward
-    sweep starts neither Ray nor the actors (`actors()` starts them on first need)."""
+    sweep starts neither Ray nor the actors (`actors()` starts them on first need); a fold whose
+    out-of-sample rows were lost (a part unreadable or gone, `rows`) is tested again."""
     days = trading_days(st, spec.data.symbol, spec.data.start, spec.data.end)
     folds = make_folds(days, spec.walk_forward, where=f"sweep {spec.name}")
     prior = read_walkforward(st, spec)
@@ -318,7 +321,9 @@ def _walk_forward(
         best = w.best[0] if w.best else None
         trials = sum(w.counts[k] for k in ("complete", "pruned", "failed"))
         old = prior.get(fold.index)
-        if reusable_row(old, fold, best):
+        m = spec.walk_forward.oos_candidates
+        checks = [t.number for t in _oos_candidates(spec, w.study, best, m)] if best else []
+        if reusable_row(old, fold, best) and rows.test_rows_whole(fold.index, best.number, checks):
             row = {**old, "trials": trials}
             changed |= old.get("trials") != trials  # more trials, the same winner
         else:
@@ -326,6 +331,7 @@ def _walk_forward(
             params = {**spec.strategy.params, **(best.params if best else {})}
             if best is not None:
                 outcome = _test_window(spec, st, fold, w.study, best, actors(), storage_options, res)
+                rows.set_aside_tests(fold.index, echo)
             row = fold_row(spec, fold, trials, best, outcome, params)
             changed = True
         res.walkforward.append(row)

@@ -197,3 +197,45 @@ def test_truncated_and_deleted_parts_are_rebuilt_on_resume(ray_module, week_stor
     again: list[str] = []
     run_sweep(parse_spec(raw), echo=again.append, **quiet)  # nothing left to repair, nothing said
     assert not [ln for ln in again if "warning" in ln or "no result row" in ln], again
+
+
+def test_walk_forward_resume_rebuilds_lost_train_rows_and_tests_a_fold_again(
+    ray_module, week_store, tmp_path
+):
+    """A finished walk-forward sweep: fold 0's test part truncated, one of fold 1's train parts
+    deleted. The rerun gives fold 1's trials their rows back and runs fold 0's test windows again
+    (same winner, same out-of-sample result); every window ends with exactly its rows."""
+    from hft.sweep.walkforward import WALKFORWARD_FILE
+
+    wf = {"train_days": 3, "test_days": 1, "oos_candidates": 2}
+    raw = spec_dict(week_store, "t_wfparts", n_trials=4, walk_forward=wf)
+    first = run_sweep(parse_spec(raw), progress=False, echo=lambda _s: None)
+    trials = Path(week_store) / "runs" / "t_wfparts" / "trials"
+    walkforward = pq.read_table(trials.parent / WALKFORWARD_FILE).to_pylist()
+    (test0,) = (trials / "fold0-test").glob("part-*.parquet")
+    test0.write_bytes(test0.read_bytes()[:100])
+    gone = sorted((trials / "fold1-train").glob("part-*.parquet"))[0]
+    lost = sorted(pq.read_table(gone).column("trial").to_pylist())
+    gone.unlink()
+
+    lines: list[str] = []
+    res = run_sweep(parse_spec(raw), progress=False, echo=lines.append)
+    text = "\n".join(lines)
+    assert f"warning: skipped {test0}: unreadable trial part" in text
+    assert f"sweep t_wfparts fold 1: {len(lost)} completed and 0 pruned trial(s) have no result row" in text
+    assert sorted(res.repaired) == lost
+    assert pq.read_table(trials.parent / WALKFORWARD_FILE).to_pylist() == walkforward  # same results
+    rows = _rows(open_store(week_store).fs, str(trials))
+    for (fold, w), (_f, w0) in zip(res.windows, first.windows, strict=True):
+        done = {t.number for t in w.study.trials if t.state == TrialState.COMPLETE}
+        assert [(t.number, t.values) for t in w.study.trials] == [
+            (t.number, t.values) for t in w0.study.trials
+        ]
+        mine = [r for r in rows if r["fold"] == fold]
+        assert set(_by_trial([r for r in mine if r["phase"] == "train"])) == done
+        assert [r["trial"] for r in mine if r["phase"] == "test"] == [w.best[0].number]
+        assert len(_by_trial([r for r in mine if r["phase"] == "oos_check"])) == 2
+    again: list[str] = []
+    run_sweep(parse_spec(raw), progress=False, echo=again.append)
+    assert any("all 2 folds already complete" in ln for ln in again), again
+    assert not [ln for ln in again if "warning" in ln or "no result row" in ln], again
