@@ -127,4 +127,4 @@ def test_driver_killed_while_trials_run_resumes_exactly(week_store, tmp_path):
     # one row per completed trial, none for the interrupted ones (held before their engine ran)
     assert set(after_files) == {n for n, t in after.items() if t.state == TrialState.COMPLETE}
     assert f"re-ran {len(interrupted)} interrupted trial(s)" in out
-    assert "leaderboard t_resume" in out
+    assert "Leaderboard of sweep t_resume" in out
