@@ -13,6 +13,8 @@ tells the study only after that, so two things can be out of step when a sweep i
   get their row back from their parameters (`repair_rows`). The study is not touched, so it stays
   exactly as it was; the unreadable part is then moved aside as `{part}.unreadable` (kept for
   inspection, no longer read), and each step is said in one line.
+- A walk-forward fold whose out-of-sample rows (its test run, its oos_check runs) were lost is
+  tested again by hft.sweep.run (`TrialRows.test_rows_whole`) instead of being read back as done.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ UNREADABLE = ".unreadable"
 
 @dataclass
 class TrialRows:
-    """The sweep's training rows as they stand before it resumes: window (fold) → trial → row."""
+    """The sweep's rows as they stand before it resumes: training rows by window (fold) and trial,
+    the trials of each fold's out-of-sample rows, and the parts that could not be read."""
 
     by_window: dict[int | None, dict[int, dict[str, Any]]] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)  # store-relative paths of skipped parts
