@@ -156,10 +156,19 @@ def span(start: Any, end: Any) -> str:
 
 
 def params_text(text: str | None) -> str:
-    """`fast: 200\\nslow: 1000` (the YAML `params` column) as `fast=200, slow=1000`."""
+    """The `params` column (one line of JSON, or old runs' YAML `fast: 200\\nslow: 1000`) as
+    `fast=200, slow=1000`."""
     if not text:
         return ""
-    return ", ".join(p.replace(": ", "=", 1) for p in str(text).strip().splitlines() if p.strip())
+    s = str(text).strip()
+    if s.startswith("{"):
+        import json
+
+        try:
+            return ", ".join(f"{k}={v}" for k, v in json.loads(s).items())
+        except (ValueError, AttributeError):
+            return s
+    return ", ".join(p.replace(": ", "=", 1) for p in s.splitlines() if p.strip())
 
 
 def terminal_width() -> int:

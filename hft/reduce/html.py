@@ -16,8 +16,9 @@ from html import escape
 import polars as pl
 
 from hft.reduce.curves import RunDetail
+from hft.reduce.leaderboard import leaderboard_sections
 from hft.reduce.report import Report
-from hft.tables import fmt, kind_of, label, params_text
+from hft.tables import fmt, kind_of, label, params_text, span
 
 __all__ = ["render_html", "table_html"]
 
@@ -26,11 +27,13 @@ body{font:13px/1.45 system-ui,sans-serif;margin:0 auto;padding:16px 24px;max-wid
 h1{font-size:21px;margin:4px 0}
 h2{font-size:17px;margin-top:30px;border-bottom:1px solid #ccc;padding-bottom:3px}
 h3{font-size:14px;margin:18px 0 4px}nav a{margin-right:12px}.meta{color:#555}
-.tbl{max-width:100%;overflow-x:auto;margin:6px 0}
+.tbl{max-width:100%;max-height:80vh;overflow:auto;margin:6px 0}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:12px}
-th,td{border-bottom:1px solid #e3e3e3;padding:3px 8px;text-align:right;white-space:nowrap}
-th{background:#f4f4f4;cursor:pointer;user-select:none;position:sticky;top:0}
-td.s,th.s{text-align:left}td.w{white-space:normal;min-width:12em;max-width:28em}
+th,td{border-bottom:1px solid #e3e3e3;padding:3px 6px;text-align:right;white-space:nowrap}
+th{background:#f4f4f4;cursor:pointer;user-select:none;position:sticky;top:0;white-space:normal;
+vertical-align:bottom}
+td.s,th.s{text-align:left}td.w{white-space:normal;min-width:10em;max-width:28em}
+td.w div{max-height:4.4em;overflow-y:auto;overflow-wrap:anywhere}
 .note{color:#8a5a00}.grid2{display:grid;grid-template-columns:1fr 1fr;gap:8px}
 @media(max-width:900px){.grid2{grid-template-columns:1fr}}
 .kpi{display:flex;flex-wrap:wrap;gap:6px 18px;margin:4px 0}.kpi b{font-weight:600}
@@ -120,8 +123,12 @@ def table_html(
         cells = []
         for c, v in zip(cols, row, strict=True):
             text = params_text(v) if c == "params" else fmt(v, kinds[c])
-            cls = "" if c in numeric else ("s w" if c == "params" else "s")
             raw = "" if v is None else str(v)
+            if c == "params":  # at most 3 lines high (the rest scrolls in the cell), all of it on hover
+                t = escape(text)
+                cells.append(f'<td class="s w" data-v="{escape(raw)}" title="{t}"><div>{t}</div></td>')
+                continue
+            cls = "" if c in numeric else "s"
             cells.append(f'<td class="{cls}" data-v="{escape(raw)}">{escape(text)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = (
@@ -132,9 +139,9 @@ def table_html(
     return f'<div class="tbl"><table{cls}>{body}</table></div>{more}'
 
 
-_LEAD = (
-    "rank", "run_id", "group", "strategy", "symbol", "phase", "fold", "start", "end", "n_days",
-    "{by}", "net_pnl", "total_return", "sharpe", "sharpe_se", "psr", "dsr", "max_drawdown_frac",
+_LEAD = (  # the Sharpe SE is in the honest-ranking table: a leaderboard fits a 1,400 px window
+    "rank", "run_id", "group", "strategy", "symbol", "phase", "fold", "window", "n_days",
+    "{by}", "net_pnl", "total_return", "sharpe", "psr", "dsr", "max_drawdown_frac",
     "trades", "win_rate", "params",
 )  # fmt: skip
 _WF_KEY = ("sweep", "folds", "sum_net_pnl", "sum_trades", "sum_fees", "mean_sharpe", "mean_max_drawdown_frac",
@@ -152,29 +159,20 @@ def _currency(report: Report) -> str | None:
 
 
 def _leaderboard(report: Report) -> str:
-    by, cur = report.by, _currency(report)
-    top = max(report.leaderboard.height, 1)
-    ranked = report.ranked.filter(pl.col("rank").is_not_null())
-    out = []
-    if "phase" in ranked.columns and (ranked["phase"] == "test").any():
-        oos = ranked.filter(pl.col("phase") == "test").head(top)
-        checks = ranked.filter(pl.col("phase") == "oos_check").head(top)
-        rest = ranked.filter(~pl.col("phase").is_in(["test", "oos_check"]) | pl.col("phase").is_null()).head(
-            top
+    """The rows and per-phase tables `hft report` prints (out of sample first), with more columns."""
+    by, cur, lead = report.by, _currency(report), report.leaderboard
+    if lead.is_empty():
+        return "<p>none</p>"
+    if {"start", "end"} <= set(lead.columns):  # `2024-03-04..03-06`: a narrower column
+        lead = lead.with_columns(
+            pl.Series("window", [span(a, b) for a, b in zip(lead["start"], lead["end"], strict=True)])
         )
-        out.append("<h3>Out of sample (walk-forward test windows): the numbers to trust</h3>")
-        out.append(table_html(oos.select(_lead_cols(oos, by)), currency=cur))
-        if checks.height:
-            out.append(
-                "<h3>Out-of-sample checks, NOT selected: the next best train trials on the test windows "
-                "(they measure in- vs out-of-sample agreement; the choice was made before them)</h3>"
-            )
-            out.append(table_html(checks.select(_lead_cols(checks, by)), currency=cur))
-        out.append("<h3>In sample and other runs</h3>")
-        out.append(table_html(rest.select(_lead_cols(rest, by)), currency=cur))
-    else:
-        lead = ranked.head(top)
-        out.append(table_html(lead.select(_lead_cols(lead, by)), currency=cur))
+    out = []
+    for title, part in leaderboard_sections(lead, by, _lead_cols(lead, by)):
+        # a column empty in every row of this phase (fold of single runs, Sharpe of 1-day windows)
+        blank = part.select(pl.all().cast(pl.String).fill_null("").eq("").all()).row(0)
+        part = part.drop([c for c, b in zip(part.columns, blank, strict=True) if b and c != "rank"])
+        out.append(f"<h3>{escape(title)}</h3>{table_html(part, currency=cur)}")
     return "".join(out)
 
 
@@ -361,7 +359,7 @@ def render_html(report: Report) -> str:
         items = "".join(f"<li>{escape(k)}: {v:,}</li>" for k, v in sorted(report.skipped.items()))
         out.append(f'<p class="note">skipped artifacts:</p><ul class="note">{items}</ul>')
     out.extend(f'<p class="note">{escape(n)}</p>' for n in report.notes)
-    out.append("<h2 id='lead'>Leaderboard</h2>" + _leaderboard(report))
+    out.append(f"<h2 id='lead'>Leaderboard</h2><div id='leaderboard'>{_leaderboard(report)}</div>")
     out.append(_honest(report))
     out.append(
         "<h2 id='strategies'>Strategies</h2>" + table_html(report.strategies, currency=_currency(report))

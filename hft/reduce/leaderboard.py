@@ -229,17 +229,22 @@ def display_columns(by: str, columns: list[str]) -> list[str]:
     return [c for c in dict.fromkeys(want) if c in columns]
 
 
-def leaderboard_sections(lead: pl.DataFrame, by: str) -> list[tuple[str, pl.DataFrame]]:
-    """The leaderboard as (title, table) per phase, out-of-sample first; titles say what is ranked."""
+def leaderboard_sections(
+    lead: pl.DataFrame, by: str, columns: list[str] | None = None
+) -> list[tuple[str, pl.DataFrame]]:
+    """The leaderboard as (title, table) per phase, out-of-sample first; titles say what is ranked.
+    `columns` (those of `lead`, in order) default to `display_columns`; the HTML report shows more."""
+    from hft.tables import label
+
     out = []
-    cols = display_columns(by, lead.columns)
+    cols = display_columns(by, lead.columns) if columns is None else [c for c in columns if c in lead.columns]
     for phase in [*PHASES, *sorted(set(lead["phase"].drop_nulls()) - set(PHASES))]:
         part = lead.filter(pl.col("phase") == phase)
         if part.is_empty():
             continue
         windows = part["window"].n_unique() if "window" in part.columns else 1
         few = int(part["few_days"].sum()) if "few_days" in part.columns else 0
-        title = f"{PHASE_TITLES.get(phase, phase)} ranked by {by}"
+        title = f"{PHASE_TITLES.get(phase, phase)} ranked by {label(by)}"
         if windows > 1:
             title += f" ({windows} different date windows: compare within a window)"
         if few:

@@ -336,12 +336,13 @@ def selection_frame(sel: Selection) -> pl.DataFrame:
         "group",
         "phase",
         "fold",
+        "dsr",
+        "best_psr",
+        "pbo",
+        "best_sharpe",
+        "expected_max_sharpe",
         "n_tried",
         "n_effective",
-        "expected_max_sharpe",
-        "best_sharpe",
-        "dsr",
-        "pbo",
         "best_trial",
         "n_days",
         "start",
@@ -349,9 +350,12 @@ def selection_frame(sel: Selection) -> pl.DataFrame:
         "pbo_partitions",
     )
     rows = [{c: w.get(c) for c in cols} | {"notes": _notes(w)} for w in sel.windows]
-    return pl.DataFrame(
+    df = pl.DataFrame(
         rows, schema_overrides={"fold": pl.Int64, "best_trial": pl.Int64}, infer_schema_length=None
     )
+    # a column empty in every row (PBO of short windows, fold of a plain sweep) says nothing: hidden
+    blank = df.select(pl.all().cast(pl.String).fill_null("").eq("").all()).row(0)
+    return df.drop([c for c, b in zip(df.columns, blank, strict=True) if b])
 
 
 def degradation_frame(sel: Selection) -> pl.DataFrame:

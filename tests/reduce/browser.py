@@ -90,3 +90,32 @@ def read_png(path: Path) -> np.ndarray:
     ch = {2: 3, 6: 4, 0: 1, 4: 2}[ctype]
     raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + w * ch)
     return _unfilter_nb(raw, h, w * ch, ch).reshape(h, w, ch)
+
+
+_MEASURE = """<script>window.addEventListener('load',function(){setTimeout(function(){
+function box(x){return x.getBoundingClientRect();}
+function each(root,sel,f){return Array.prototype.map.call(root.querySelectorAll(sel),f);}
+var d=document.documentElement,out={inner:window.innerWidth,scroll:d.scrollWidth,tables:[]};
+document.querySelectorAll('.tbl').forEach(function(t){
+  var tb=t.querySelector('table');
+  out.tables.push({lead:t.closest('#leaderboard')!==null,left:box(t).left,right:box(t).right,
+    table_right:box(tb).right,rows:each(t,'tbody tr',function(x){return box(x).height;}),
+    heads:each(tb,'thead th',function(h){return [h.textContent,Math.round(box(h).width)];})});});
+var p=document.createElement('pre');p.id='layout';p.textContent=JSON.stringify(out);
+document.body.appendChild(p);},0);});</script>"""
+
+
+def layout(page: Path, tmp: Path, width: int, height: int = 900) -> dict:
+    """Widths at a `width`-px viewport, after load: the window's and the document's; per `.tbl`
+    box its left/right edges (`lead`: inside the leaderboard), its table's right edge, header
+    widths and body rows' heights (a script added to a copy of the page reports them)."""
+    import html
+    import json
+    import re
+
+    copy = tmp / f"layout-{width}.html"
+    copy.write_text(page.read_text().replace("</body>", _MEASURE + "</body>"))
+    dom, _ = run(copy, tmp, "--dump-dom", f"--window-size={width},{height}")
+    m = re.search(r'<pre id="layout">(.*?)</pre>', dom, re.S)
+    assert m, "the layout script did not run"
+    return json.loads(html.unescape(m.group(1)))

@@ -3,6 +3,7 @@ they came from, and in headless Chromium."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -23,7 +24,11 @@ from hft.reduce.figures import run_timeline
 from hft.reduce.html import render_html
 from hft.reduce.text import render_text
 from hft.store import write_day
+from hft.store.fs import Store
+from hft.store.results import write_part
 from tests.reduce import browser
+from tests.reduce.test_results_dataset import _row
+from tests.terminal import HFT, run_in_terminal, screen
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "xau_ema_cross.yaml"
 DAYS = (date(2024, 3, 8), date(2024, 3, 11))  # a Friday and the Monday after: a weekend between
@@ -120,6 +125,32 @@ def page(report, tmp_path_factory) -> Path:
     return path
 
 
+#: a strategy with many parameters: the `params` cell is long
+LONG_PARAMS = {f"parameter_{k:02d}": 1000 + k for k in range(24)}
+
+
+@pytest.fixture(scope="module")
+def wf_runs(tmp_path_factory) -> str:
+    """A walk-forward sweep's rows as `hft sweep` writes them: 8 train trials on a 12-day window
+    (too short for PBO), the selected trial (test) and 2 checks (oos_check) on a 1-day test window,
+    which has no Sharpe: those rows are unranked."""
+    root = tmp_path_factory.mktemp("wf") / "store"
+    st = Store(str(root))
+    params = json.dumps(LONG_PARAMS)
+    write_part(st, "wf", [dict(_row(k, group="wf", fold=0, days=12), params=params) for k in range(8)], range(8))
+    oos = [
+        _row(0, group="wf", phase="test", fold=0, days=1),
+        *(_row(k, group="wf", phase="oos_check", fold=0, days=1) for k in (1, 2)),
+    ]
+    write_part(st, "wf", oos, [100, 101, 102])
+    return f"{root}/runs"
+
+
+@pytest.fixture(scope="module")
+def wf_report(wf_runs):
+    return build_report(wf_runs, by="sharpe", top=5, curves=0)
+
+
 def _mids(store: str) -> np.ndarray:
     files = [f"{store}/ticks/symbol=XAUUSD/date={d}/ticks.parquet" for d in DAYS]
     t = pl.concat([pl.read_parquet(f) for f in files])
@@ -191,14 +222,35 @@ def test_time_axis_cuts_the_weekend_and_trades_by_hour_has_every_hour(report):
 
 def test_leaderboard_puts_out_of_sample_first_and_shows_honest_statistics(report):
     first = report.ranked["run_id"][-1]  # the worst run, tagged as the only out-of-sample one
-    ranked = report.ranked.with_columns(
+    tag = dict(
         phase=pl.when(pl.col("run_id") == first).then(pl.lit("test")).otherwise(pl.lit("train")),
         psr=pl.lit(0.42),
     )
-    text = render_html(type(report)(**{**report.__dict__, "ranked": ranked}))
-    oos, ins = text.index("Out of sample (walk-forward"), text.index("In sample and other runs")
+    ranked, lead = report.ranked.with_columns(**tag), report.leaderboard.with_columns(**tag)
+    lead = pl.concat([lead, ranked.filter(pl.col("run_id") == first).select(lead.columns)])
+    text = render_html(type(report)(**{**report.__dict__, "ranked": ranked, "leaderboard": lead}))
+    oos, ins = text.index("Out-of-sample: walk-forward test"), text.index("In-sample: sweep trials")
     assert oos < ins and oos < text.index(first) < ins
     assert "Honest ranking" in text and ">PSR<" in text and "42.00%" in text
+
+
+def test_html_leaderboard_shows_every_phase_and_row_the_terminal_report_shows(wf_report):
+    """The 1-day test windows have no Sharpe, so their rows are unranked: they are still the
+    out-of-sample rows to look at, in `hft report` and in the page alike."""
+    page = render_html(wf_report)
+    start = page.index("<div id='leaderboard'>")
+    lead = page[start : page.index("<h2", start)]
+    test, checks, train = lead.split("<h3>")[1:]  # one table per phase, out of sample first
+    assert test.startswith("Out-of-sample: walk-forward test windows ranked by Sharpe")
+    assert checks.startswith("Out-of-sample checks, NOT selected")
+    assert train.startswith("In-sample: sweep trials on their training windows ranked by Sharpe")
+    assert "wf-test-0-0000" in test and "wf-test-0-0000" not in checks + train
+    assert "wf-oos_check-0-0001" in checks and "wf-oos_check-0-0002" in checks
+    assert "ranked by sharpe" not in lead
+    assert "wf-test-0-0000" in render_text(wf_report, width=250)  # the row the terminal shows
+    assert ">Sharpe<" not in test  # empty for every 1-day row: hidden
+    assert len(re.findall(r"<tr><td", train)) == 5  # --top 5 per phase
+    assert "parameter_00=1000, parameter_01=1001" in train  # JSON params as name=value
 
 
 def test_terminal_report_fits_80_columns_and_csv_is_one_line_per_run(report, tmp_path):
@@ -243,3 +295,35 @@ def test_the_browser_check_catches_a_broken_page(tmp_path):
     dom, console = browser.run(bad, tmp_path, "--dump-dom")
     assert any("undefined_function" in line for line in console)
     assert "undefined_function is not defined" in dom
+
+
+def test_hft_report_at_80_columns_keeps_dsr_and_psr_and_hides_empty_columns(wf_runs):
+    """`hft report` on an 80-column terminal: the selection table leads with DSR and PSR; PBO,
+    empty for a 12-day window (its reason is in the notes), takes no room; titles say `Sharpe`."""
+    code, raw = run_in_terminal([*HFT, "report", wf_runs, "--top", "5"], columns=80, timeout=120)
+    seen = screen(raw)
+    assert code == 0, seen
+    assert max(len(line) for line in seen.splitlines()) <= 80, seen
+    sel = seen[seen.index("Selection statistics") :]
+    head = next(line for line in sel.splitlines() if line.split()[:1] == ["group"]).split()
+    assert head[:6] == ["group", "phase", "fold", "DSR", "best", "PSR"], head
+    assert "PBO" not in head and "PBO" not in sel.split("\n\n")[1]  # not a column, not left out
+    assert "ranked by Sharpe" in seen and "ranked by sharpe" not in seen
+
+
+@needs_browser
+def test_tables_fit_a_1400px_window_and_leaderboard_rows_stay_short(page, wf_report, tmp_path):
+    """At 1,400 px nothing is wider than the window, each table fits its box (no sideways scroll)
+    and a leaderboard row with two dozen parameters stays under four lines of text."""
+    wf_page = tmp_path / "wf.html"
+    wf_page.write_text(render_html(wf_report))
+    for p in (page, wf_page):
+        lay = browser.layout(p, tmp_path, 1400)
+        assert lay["inner"] == 1400 and lay["scroll"] <= lay["inner"], (p.name, lay["scroll"])
+        lead = [t for t in lay["tables"] if t["lead"]]
+        assert len(lead) == (3 if p is wf_page else 1)
+        for t in lay["tables"]:
+            assert t["right"] <= lay["inner"], (p.name, t)
+        for t in lead:
+            assert t["table_right"] <= t["right"] + 0.5, (p.name, t["table_right"], t["right"], t["heads"])
+            assert t["rows"] and max(t["rows"]) < 4 * 12 * 1.45 + 8, (p.name, t["rows"])
