@@ -67,3 +67,11 @@ def test_brackets_are_text_never_rich_markup():
     print_table(df, "T [red]x", con=console(80, file=buf))
     for text in (to_text(render_table(df, "T [red]x", width=80), width=80), buf.getvalue()):
         assert "E[max Sharpe]" in text and "a=[1, 2] [bold]x" in text and "T [red]x" in text, text
+
+
+def test_params_read_as_name_value_from_json_and_old_yaml():
+    from hft.tables import params_text
+
+    assert params_text('{"fast": 200, "slow": 1000, "z": 2.5}') == "fast=200, slow=1000, z=2.5"
+    assert params_text("fast: 200\nslow: 1000\n") == "fast=200, slow=1000"
+    assert params_text("{not json") == "{not json"  # shown as stored, never a crash

@@ -137,7 +137,8 @@ def wf_runs(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("wf") / "store"
     st = Store(str(root))
     params = json.dumps(LONG_PARAMS)
-    write_part(st, "wf", [dict(_row(k, group="wf", fold=0, days=12), params=params) for k in range(8)], range(8))
+    train = [dict(_row(k, group="wf", fold=0, days=12), params=params) for k in range(8)]
+    write_part(st, "wf", train, range(8))
     oos = [
         _row(0, group="wf", phase="test", fold=0, days=1),
         *(_row(k, group="wf", phase="oos_check", fold=0, days=1) for k in (1, 2)),

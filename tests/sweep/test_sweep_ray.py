@@ -157,7 +157,8 @@ def test_walk_forward_report_heads_with_out_of_sample_and_prints_selection_stati
         < body.index("In-sample: sweep trials")
     )
     assert "Selection statistics per sweep window" in body and "E[max Sharpe]" in body
-    assert "DSR" in body and "PBO" in body and "Walk-forward degradation per fold" in body
+    # PBO needs 16+ days: on 3-day windows its column is empty, so hidden, and the notes say why
+    assert "DSR" in body and "pbo: " in body and "Walk-forward degradation per fold" in body
     table = pl.read_csv(csv)
     assert (
         table.height == 12 + 2 + 6 and csv.read_text().count("\n") == table.height + 1
@@ -172,7 +173,7 @@ def test_walk_forward_report_heads_with_out_of_sample_and_prints_selection_stati
     assert only.exit_code == 0 and "Out-of-sample" not in only.output and "In-sample" in only.output
     for by in ("dsr", "psr"):
         got = runner.invoke(app, [f"{week_store}/runs", "--group", "t_wfrep", "--by", by])
-        assert got.exit_code == 0 and f"ranked by {by}" in got.output, got.output
+        assert got.exit_code == 0 and f"ranked by {by.upper()}" in got.output, got.output
     bad = runner.invoke(app, [f"{week_store}/runs", "--phase", "oos"])
     assert bad.exit_code == 2 and "--phase" in bad.output and "oos" in bad.output
 
