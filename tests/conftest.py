@@ -7,8 +7,8 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DUKASCOPY = FIXTURES / "dukascopy"
-#: Folders whose modules run one after another in one pytest-xdist worker: their local clusters take
-#: fixed worker-port ranges (hft.localcluster) and each needs the machine's two cores to itself.
+#: Folders whose modules run one after another in one pytest-xdist worker, never two at once: their
+#: local clusters take fixed worker-port ranges (hft.localcluster `--min-worker-port`).
 SERIAL_FOLDERS = ("tests/cluster/",)
 
 
