@@ -7,6 +7,25 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DUKASCOPY = FIXTURES / "dukascopy"
+#: Folders whose modules run one after another in one pytest-xdist worker, never two at once: their
+#: local clusters take fixed worker-port ranges (hft.localcluster `--min-worker-port`).
+SERIAL_FOLDERS = ("tests/cluster/",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadscope` (pyproject's addopts) with a module as the unit of work, so module-scoped
+    fixtures (a local Ray, a cluster, a demo run) start once; `SERIAL_FOLDERS` are one unit each."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return next((f for f in SERIAL_FOLDERS if module.startswith(f)), module)
+
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(scope="module", autouse=True)

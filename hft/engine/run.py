@@ -129,11 +129,21 @@ def _check(ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, prev_ts: int, where
         )
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
 def _as_arrays(ts, bid, ask):
+    """Contiguous int64 / float64 ticks, always read-only (a view, never a copy): Numba compiles a
+    read-only array apart from a writable one, and ticks read from the store are read-only, so ticks
+    from anywhere share one compiled kernel per strategy (and one Numba cache file), not two."""
     return (
-        np.ascontiguousarray(ts, dtype=np.int64),
-        np.ascontiguousarray(bid, dtype=np.float64),
-        np.ascontiguousarray(ask, dtype=np.float64),
+        _read_only(np.ascontiguousarray(ts, dtype=np.int64)),
+        _read_only(np.ascontiguousarray(bid, dtype=np.float64)),
+        _read_only(np.ascontiguousarray(ask, dtype=np.float64)),
     )
 
 
@@ -184,7 +194,7 @@ class _User:
         ep = ep.copy()
         try:
             fn(
-                sig, np.zeros(0, np.int64), np.zeros(0), np.zeros(0), ep, sp.copy(), np.zeros(width),
+                sig, *_as_arrays(np.zeros(0), np.zeros(0), np.zeros(0)), ep, sp.copy(), np.zeros(width),
                 init_acct_nb(ep), np.full(2, np.nan), np.zeros((E.T_ROOM, E.N_TCOLS)),
                 np.zeros((E.M_ROOM, E.N_MCOLS)), 0, False,
             )  # fmt: skip

@@ -149,7 +149,7 @@ def autoscaling_head(tmp_path):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(15)
+            proc.wait(5)  # then SIGKILL below: a head stopping under SIGTERM can take 15 s and more
         for pid in [proc.pid, *_ours(temp)]:  # worker nodes started by the autoscaler, if any left
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL) if pid == proc.pid else os.kill(pid, signal.SIGKILL)

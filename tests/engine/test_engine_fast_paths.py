@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -34,13 +35,21 @@ def generic_calls(monkeypatch) -> list[int]:
     return calls
 
 
+@functools.cache
+def array_state_copy(name: str):
+    """A built-in's array-state signal as a new function, which has no kernel of its own: `Run` takes
+    the user-strategy path (generic loop, checked). One copy per built-in for the module, so the
+    generic loop is compiled once for it (~10 s) rather than once per test."""
+    return njit(BUILTINS[name].signal.py_func)
+
+
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_register_kernels_equal_the_array_state_path(name, eurusd, generic_calls):
     """Built-ins run through the generic user-strategy path (state in `ss`) give identical records."""
     ts, bid, ask = eurusd["ts"], eurusd["bid"], eurusd["ask"]
     fast = Run(BUILTINS[name], PARAMS[name], fixture_exec(name))
     # the same array-state signal as a new function: the user-strategy path (generic loop, checked)
-    spec = dataclasses.replace(BUILTINS[name], signal=njit(BUILTINS[name].signal.py_func))
+    spec = dataclasses.replace(BUILTINS[name], signal=array_state_copy(name))
     slow = Run(spec, PARAMS[name], fixture_exec(name), trade_cap=5, mark_cap=4)
     assert slow._kernel is None
     for a in range(0, len(ts), 40_000):
@@ -55,6 +64,27 @@ def test_register_kernels_equal_the_array_state_path(name, eurusd, generic_calls
     np.testing.assert_array_equal(f.trades, s.trades)
     np.testing.assert_array_equal(f.marks, s.marks)
     assert f.acct.tobytes() == s.acct.tobytes()
+
+
+def test_writable_and_read_only_ticks_share_one_compiled_kernel(eurusd):
+    """Ticks from NumPy arrays (writable) and from the store (Arrow's, read-only) give the same records
+    through one compiled loop: Numba would otherwise compile (and cache) every kernel twice."""
+    ts, bid, ask = (np.ascontiguousarray(eurusd[c][:30_000]) for c in ("ts", "bid", "ask"))
+    frozen = [a.copy() for a in (ts, bid, ask)]
+    for a in frozen:
+        a.flags.writeable = False
+    user = dataclasses.replace(BUILTINS["ema_cross"], signal=array_state_copy("ema_cross"))
+    out = []
+    for ticks in ((ts, bid, ask), frozen):
+        for spec in (BUILTINS["ema_cross"], user):
+            run = Run(spec, PARAMS["ema_cross"], fixture_exec("ema_cross"))
+            run.feed(*ticks)
+            out.append((run, run.finish()))
+    assert len(out[0][1].trades) > 0
+    for _, res in out[1:]:
+        np.testing.assert_array_equal(res.trades, out[0][1].trades)
+    kernels = {run._user.fn for run, _ in out if run._user is not None}
+    assert len(kernels) == 1 and len(kernels.pop().signatures) == 1
 
 
 @pytest.mark.parametrize(("bad", "problem"), [("nan", "NaN"), ("crossed", "crossed"), ("back", "backwards")])
@@ -187,7 +217,7 @@ def test_zscore_shortcut_decides_thresholds_met_exactly_like_the_division(
     ep = exec_params(size=100_000, latency_ms=5)
     fast = Run(BUILTINS["zscore"], sp, ep)
     zs = BUILTINS["zscore"]  # the array-state signal as a new function: always the division
-    slow = Run(dataclasses.replace(zs, signal=njit(zs.signal.py_func)), sp, ep)
+    slow = Run(dataclasses.replace(zs, signal=array_state_copy("zscore")), sp, ep)
     fast.feed(ts, bid, ask)
     assert generic_calls == []
     slow.feed(ts, bid, ask)

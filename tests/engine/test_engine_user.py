@@ -46,6 +46,8 @@ def test_declared_sma_cross_trades_where_numpy_sees_the_crosses(eurusd):
     for a in range(0, ts.size, 20_000):
         run.feed(ts[a : a + 20_000], bid[a : a + 20_000], ask[a : a + 20_000])
     res = run.finish()
+    # its compile-time check and the run share one compiled loop (the ticks' types agree)
+    assert len(run._user.fn.signatures) == 1, run._user.fn.signatures
     # the rule from its definition, in exact integers: 2 * mid in points against its 500-tick sum
     two_mid = np.round((bid + ask) * 1e5).astype(np.int64)
     c = np.concatenate([[0], np.cumsum(two_mid)])
