@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "LABELS",
+    "drop_blank_columns",
     "kind_of",
     "label",
     "fmt",
@@ -212,6 +213,16 @@ def _fit(headers: list[str], cells: list[list[str]], width: int | None, keep_who
         used += need
         out.append(j)
     return out
+
+
+def drop_blank_columns(df):
+    """`df` without the columns empty in every row: a column of n/a says nothing (its reason is noted)."""
+    import polars as pl
+
+    if df.is_empty():
+        return df
+    blank = df.select(pl.all().cast(pl.String).fill_null("").eq("").all()).row(0)
+    return df.drop([c for c, b in zip(df.columns, blank, strict=True) if b])
 
 
 def render_table(

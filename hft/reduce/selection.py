@@ -353,9 +353,9 @@ def selection_frame(sel: Selection) -> pl.DataFrame:
     df = pl.DataFrame(
         rows, schema_overrides={"fold": pl.Int64, "best_trial": pl.Int64}, infer_schema_length=None
     )
-    # a column empty in every row (PBO of short windows, fold of a plain sweep) says nothing: hidden
-    blank = df.select(pl.all().cast(pl.String).fill_null("").eq("").all()).row(0)
-    return df.drop([c for c, b in zip(df.columns, blank, strict=True) if b])
+    from hft.tables import drop_blank_columns
+
+    return drop_blank_columns(df)  # PBO of short windows, fold of a plain sweep: said in the notes
 
 
 def degradation_frame(sel: Selection) -> pl.DataFrame:

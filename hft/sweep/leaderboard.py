@@ -148,16 +148,15 @@ def format_leaderboard(
 def selection_tables(selection: dict, width: int | None = None) -> list:
     """The sweep's selection statistics (sweep.yaml `selection`): one row per training window, one
     per walk-forward fold, with the reasons a figure is n/a under each table."""
-    from hft.tables import render_table
+    from hft.tables import drop_blank_columns, render_table
 
     out: list = []
     windows = selection.get("windows") or []
     if windows:
-        cols = ("fold", "n_tried", "n_effective", "expected_max_sharpe", "best_sharpe", "dsr", "pbo",
+        # the order and hiding of `hft report`'s (hft.reduce.selection.selection_frame): most telling first
+        cols = ("fold", "dsr", "pbo", "best_sharpe", "expected_max_sharpe", "n_tried", "n_effective",
                 "best_trial", "n_days", "start", "end")  # fmt: skip
-        df = _frame([{c: w.get(c) for c in cols} for w in windows])
-        if all(w.get("fold") is None for w in windows):
-            df = df.drop("fold")
+        df = drop_blank_columns(_frame([{c: w.get(c) for c in cols} for w in windows]))
         title = "Selection statistics: how much of the best is luck (tried counts pruned and failed trials)"
         out.append(render_table(df, title, max_rows=None, width=width))
         for w in windows:
