@@ -11,28 +11,13 @@ import typer
 from hft.backtest.api import run_backtest
 from hft.cli_common import StorageOpts, StoreOpt, fail
 from hft.errors import ConfigError, HftError
+from hft.store.results import RUN_METRICS
 
 __all__ = ["run", "rerun", "format_summary"]
 
-#: The figures `hft run` and `hft rerun` print, in this order (formatted by hft.tables, by name).
-SUMMARY_METRICS = (
-    "net_pnl",
-    "total_return",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "max_drawdown_frac",
-    "calmar",
-    "trades",
-    "win_rate",
-    "profit_factor",
-    "avg_trade",
-    "median_trade",
-    "avg_holding_s",
-    "exposure",
-    "fees",
-    "ticks",
-)
+#: The figures `hft run` and `hft rerun` print, in this order (formatted by hft.tables, by name): the
+#: run's metrics (one schema: hft.store.results) except the final equity, then how many ticks it saw.
+SUMMARY_METRICS = (*(m for m in RUN_METRICS if m != "final_equity"), "ticks")
 
 
 def format_summary(summary: dict, width: int | None = None) -> str:

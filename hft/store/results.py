@@ -34,6 +34,7 @@ __all__ = [
     "PHASES",
     "STATUSES",
     "METRIC_TYPES",
+    "RUN_METRICS",
     "ROW_TYPES",
     "params_json",
     "part_path",
@@ -73,6 +74,8 @@ METRIC_TYPES: dict[str, pa.DataType] = {
     "psr": _F,
     "n_days": _I,
 }
+#: The run's own figures (net PnL … fees), before the counts and the Sharpe statistics.
+RUN_METRICS: tuple[str, ...] = tuple(METRIC_TYPES)[: list(METRIC_TYPES).index("days")]
 #: Fixed types of the columns every row has (others, e.g. `param_*`, are inferred per file).
 ROW_TYPES: dict[str, pa.DataType] = {
     "run_id": _S,

@@ -24,6 +24,7 @@ from hft.backtest.config import (
     read_yaml,
 )
 from hft.errors import ConfigError
+from hft.store.results import RUN_METRICS
 
 __all__ = [
     "METRICS",
@@ -43,24 +44,7 @@ __all__ = [
 ]
 
 #: Every metric a run reports (hft.backtest.metrics); objectives must name one of them.
-METRICS = (
-    "net_pnl",
-    "total_return",
-    "final_equity",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "max_drawdown_frac",
-    "calmar",
-    "trades",
-    "win_rate",
-    "profit_factor",
-    "avg_trade",
-    "median_trade",
-    "avg_holding_s",
-    "exposure",
-    "fees",
-)
+METRICS = RUN_METRICS
 #: Metrics the actors can also compute at every UTC day close, so a pruner can use them.
 STEP_METRICS = (
     "net_pnl",
