@@ -315,7 +315,10 @@ def test_median_and_hyperband_pruners_stop_losing_trials_early(ray_module, week_
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(pruned) >= 2 and len(pruned) + len(complete) == 12
     full = max(len(t.intermediate_values) for t in complete)  # days reported by a trial run to the end
-    assert all(1 <= len(t.intermediate_values) < full for t in pruned)
+    # every pruned trial ran stepwise; pruners may also prune at the last reported day (Hyperband's rungs
+    # depend on which trials finished first, i.e. on timing), but some must be stopped before the end
+    assert all(1 <= len(t.intermediate_values) <= full for t in pruned)
+    assert any(len(t.intermediate_values) < full for t in pruned)
     assert res.stats.fed_ticks < sum(t.user_attrs["run"]["ticks"] for t in complete) * 12 / len(complete)
 
 
