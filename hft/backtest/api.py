@@ -37,6 +37,7 @@ __all__ = [
     "record_run",
     "result_row",
     "run_backtest",
+    "run_prepared",
 ]
 
 
@@ -268,6 +269,13 @@ def run_backtest(
     """
     where = str(config) if not isinstance(config, RunConfig) else "config"
     prep = prepare_run(config, store=store, start=start, end=end, storage_options=storage_options)
+    return run_prepared(prep, force=force, tags=tags, where=where)
+
+
+def run_prepared(
+    prep: PreparedRun, *, force: bool = False, tags: dict[str, Any] | None = None, where: str = "config"
+) -> RunOutcome:
+    """`run_backtest` of a run already prepared (config parsed, manifests read, run id known)."""
     st, folder = prep.store, prep.folder
     if not force:
         try:

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from hft.backtest.api import run_backtest
 from hft.cli_common import StorageOpts, StoreOpt, fail
 from hft.errors import ConfigError, HftError
 from hft.store.results import RUN_METRICS
@@ -51,7 +50,7 @@ def run(
     storage_option: StorageOpts = None,
 ) -> None:
     """Backtest one config and write runs/{group}/{run_id}/ under the store."""
-    from hft.backtest.api import missing_days, prepare_run
+    from hft.backtest.api import missing_days, prepare_run, run_prepared
     from hft.status import phases
     from hft.store.fs import parse_storage_options
 
@@ -79,14 +78,7 @@ def run(
                 f"warning: {msg}; running on the {len(prep.days)} stored day(s)", fg="yellow", err=True
             )
         with phases("run: backtesting (a first run compiles the kernels: one-time, cached)"):
-            out = run_backtest(
-                config,
-                store=store,
-                start=_day(start, "--start"),
-                end=_day(end, "--end"),
-                force=force,
-                storage_options=opts,
-            )
+            out = run_prepared(prep, force=force, where=str(config))  # the manifests read once
     except HftError as exc:
         fail(exc)
     typer.echo(format_summary(out.summary))
