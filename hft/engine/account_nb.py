@@ -34,13 +34,13 @@ def equity_nb(cash, pos, b, a):
     return cash
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def fee_nb(qty_abs, price, per_unit, frac):
     """Commission per unit plus a fraction of notional (maker and taker use their own rates)."""
     return qty_abs * (per_unit + price * frac)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def fill_nb(q, px, fee, t, reason, pos, cash, avg, entry_ts, entry_fees, tbuf, nt):
     """Book a signed fill `q` at `px`; returns (pos, cash, avg, entry_ts, entry_fees, nt)."""
     cash = cash - q * px - fee

@@ -77,7 +77,7 @@ _POS, _CASH, _BLO, _BHI, _ALO, _AHI, _QUIET, _TROUGH, _EVT, _BUYT, _SELLT, _REQ,
 _NH = 13
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _load_k(ep, acct, G, H, X, E, k):
     """Config k's rows after its slow path; its price gates apply to the bid (long) or ask (short).
 
@@ -109,7 +109,7 @@ def _expect_k(X, H, E, k):
     E[k] = X[2, k] if X[2, k] == H[_QUIET, k] else np.nan
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _fold_all(H, lo_bid, hi_ask):
     """Close an epoch: each config's trough takes the lowest bid (long) or highest ask (short) seen.
 
@@ -120,7 +120,7 @@ def _fold_all(H, lo_bid, hi_ask):
         H[_TROUGH, k] = min(H[_TROUGH, k], v)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _fold_k(acct, H, k):
     """Mark config k at its trough since its last slow path (lowest bid if long, highest ask if short).
 
@@ -137,7 +137,7 @@ def _fold_k(acct, H, k):
     H[_TROUGH, k] = np.inf
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _aggregate(H):
     """The scalar gates: earliest event, request and max-hold; highest buy and lowest sell trigger;
     the bid levels at which some long, and the ask levels at which some short, has a price gate."""
@@ -163,7 +163,7 @@ def _aggregate(H):
     return evt, req, hold, buy, sell, blo, bhi, alo, ahi
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _room(acct, tcap, mcap):
     """How many more event ticks every config's record buffers can take (0: stop before this one)."""
     r = np.iinfo(np.int64).max
@@ -176,14 +176,14 @@ def _room(acct, tcap, mcap):
     return max(r, 0)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _due(H, M, tf, b, a):
     """M[k]: config k has an event, limit trigger or request arrival on this tick."""
     for k in range(H.shape[1]):
         M[k] = (tf >= H[_EVT, k]) | (a <= H[_BUYT, k]) | (b >= H[_SELLT, k]) | (tf >= H[_REQ, k])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _needs(X, P, H, M, cnt, live, tf, b, a):
     """M[k]: config k's price gate or max-hold fired, or its target would change something.
 
@@ -201,14 +201,14 @@ def _needs(X, P, H, M, cnt, live, tf, b, a):
         M[k] = gate | (tf >= H[_HOLD, k]) | (raw != H[_QUIET, k])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _only_sample_due(acct, G, k, tf):
     if acct[k, A_STARTED] == 0.0 or tf < acct[k, A_NEXT_SAMPLE] or tf >= G[k, G_NEXT_HOURS]:
         return False
     return acct[k, A_PEND_QTY] == 0.0 or tf < acct[k, A_PEND_DUE]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _sample_k(ep, acct, G, mbuf, k, t):
     """`events_nb` when only an equity sample is due: the marks and the exposure count, no refresh.
 
@@ -249,19 +249,28 @@ def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start
     config stops them all before the tick (the caller drains and calls again). Returns K when it
     stopped early, else 0.
     """
-    n = ts.shape[0]
     kk = ep.shape[0]
-    i0 = max(starts[0], 0)
-    cnt = ss[0, 2]
     G = np.empty((kk, N_G))
+    for k in range(kk):
+        G[k] = new_gates_nb(ep[k], acct[k])
     X = np.empty((3, kk))
     P = np.empty((3, kk))
     H = np.empty((_NH, kk))
     E = np.empty(kk)
     M = np.zeros(kk, dtype=np.bool_)
+    return _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X, P, H, E, M)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X, P, H, E, M):
+    """The kernel's loop, without reference counts: the per-config rows (`acct[k]`, ...) it hands to
+    the slow-path functions would otherwise cost an atomic increment and decrement each."""
+    n = ts.shape[0]
+    kk = ep.shape[0]
+    i0 = max(starts[0], 0)
+    cnt = ss[0, 2]
     warm_until = 0.0
     for k in range(kk):
-        G[k] = new_gates_nb(ep[k], acct[k])
         X[0, k] = ss[k, 0]
         X[1, k] = ss[k, 1]
         X[2, k] = ss[k, 3]

@@ -117,7 +117,7 @@ __all__ = [
 ]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def in_hours_nb(t, start, end):
     tod = t % DAY_MS
     if start <= end:
@@ -136,7 +136,7 @@ def _same_px(x, y):
     return x == y or (math.isnan(x) and math.isnan(y))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def mark_nb(acct):
     """Step 5 for the equity in `acct[A_EQUITY]`: peak and drawdowns (money and fraction)."""
     equity = acct[A_EQUITY]
@@ -163,7 +163,7 @@ def new_gates_nb(ep, acct):
     return g
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def close_gates_nb(acct, g):
     """End of a kernel call: count time in the market up to the last tick seen."""
     if acct[A_POS] != 0.0:
@@ -173,7 +173,7 @@ def close_gates_nb(acct, g):
     g[G_OPEN_T] = acct[A_LAST_TS]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _book_gates(ep, acct, g):
     """Limit trigger prices and the next request arrival."""
     due = BIG
@@ -189,7 +189,7 @@ def _book_gates(ep, acct, g):
     g[G_SELL_TRIG] = math.inf if math.isnan(px) else px + thr
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def arrive_nb(ep, acct, g, t):
     """Step 4a alone: limit requests whose latency has passed replace the resting orders."""
     if acct[A_BUY_REQ] != 0.0 and t >= np.int64(acct[A_BUY_REQ_DUE]):
@@ -201,7 +201,7 @@ def arrive_nb(ep, acct, g, t):
     _book_gates(ep, acct, g)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def post_quotes_nb(ep, acct, g, t, quotes):
     """Step 7 for TARGET_NONE inside hours: send a request for each side whose quote changed."""
     lat = ms_ceil_nb(ep[P_LATENCY])
@@ -225,7 +225,7 @@ def _mark_quiet(cash, pos, liq, peak, maxdd, maxddf):
     return eq <= peak and dd <= maxdd and dd / peak <= maxddf
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def mark_band_nb(cash, pos, peak, maxdd, maxddf):
     """[lo, hi]: liquidation prices at which the mark to market changes nothing (empty: lo > hi).
 
@@ -258,7 +258,7 @@ def mark_band_nb(cash, pos, peak, maxdd, maxddf):
     return math.inf, -math.inf
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def exit_gates_nb(ep, acct):
     """Liquidation prices (lo, hi) at which a stop-loss or take-profit fires, and the max-hold time."""
     lo = -math.inf
@@ -285,7 +285,7 @@ def exit_gates_nb(ep, acct):
     return lo, hi, hold
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def refresh_nb(ep, acct, g):
     """Recompute every gate from the account after the slow path changed it."""
     pos = acct[A_POS]
@@ -322,7 +322,7 @@ def refresh_nb(ep, acct, g):
     g[G_QUIET_ANY] = 1.0 if block == 0.0 and (pend != 0.0 or (outside and pos == 0.0)) else 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _next_hours_nb(t, start, end):
     day = t - t % DAY_MS
     best = day + 2 * DAY_MS
@@ -332,7 +332,7 @@ def _next_hours_nb(t, start, end):
     return best
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def events_nb(ep, acct, g, t, b, a, tbuf, mbuf):
     """Steps 1-4 of tick `t` (plus the mark when flat); False, with nothing done, if a buffer is full."""
     nt = np.int64(acct[A_N_TRADES])
@@ -449,7 +449,7 @@ def _exit_reason(acct, gates, t, b, a):
     return -1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def risk_nb(ep, acct, g, t, b, a):
     """Step 6 after a gate fired (the caller has just marked): a stop hit sends a closing order."""
     reason = _exit_reason(acct, exit_gates_nb(ep, acct), t, b, a)
@@ -462,7 +462,7 @@ def risk_nb(ep, acct, g, t, b, a):
     refresh_nb(ep, acct, g)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def mark_risk_nb(ep, acct, g, t, b, a):
     """Steps 5-6 after the liquidation price left the band or the hold time came (equity is set).
 
@@ -485,7 +485,7 @@ def mark_risk_nb(ep, acct, g, t, b, a):
         risk_nb(ep, acct, g, t, b, a)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def target_nb(ep, acct, g, t, raw, quotes):
     """Step 7 for a target the gates could not wave through: blocks, market orders, quotes."""
     outside = g[G_OUTSIDE] != 0.0
