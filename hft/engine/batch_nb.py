@@ -78,7 +78,7 @@ _NH = 13
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _load_k(ep, acct, G, H, X, E, k):
+def _load_k(ep, acct, G, H, X, P, E, O, k):
     """Config k's rows after its slow path; its price gates apply to the bid (long) or ask (short).
 
     The gate on the losing side is the stop-loss level only: drawdown records are folded in from
@@ -100,13 +100,39 @@ def _load_k(ep, acct, G, H, X, E, k):
     H[_SELLT, k] = G[k, G_SELL_TRIG]
     H[_REQ, k] = G[k, G_REQ_DUE]
     H[_HOLD, k] = G[k, G_HOLD_DUE]
-    _expect_k(X, H, E, k)
+    _expect_k(X, P, H, E, O, k)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _expect_k(X, H, E, k):
-    """The target at which config k's tick needs nothing more; NaN (never equal): look every tick."""
-    E[k] = X[2, k] if X[2, k] == H[_QUIET, k] else np.nan
+def _expect_k(X, P, H, E, O, k):
+    """The target (+1 or -1) at which config k's tick needs nothing more, else NaN: look every tick.
+
+    The two EMAs are stored so that the one this target wants above is in row 0 (`O[k]` = the
+    target they are oriented for; their alphas in `P` follow them): the live pass then tests one
+    `X[0] > X[1]`. A tie, which would keep the target, fails that test too: a tick looked at for
+    nothing, never one missed.
+    """
+    tg = X[2, k]
+    if tg == H[_QUIET, k] and tg != 0.0:
+        E[k] = tg
+        if O[k] != tg:
+            x = X[0, k]
+            X[0, k] = X[1, k]
+            X[1, k] = x
+            p = P[0, k]
+            P[0, k] = P[1, k]
+            P[1, k] = p
+            O[k] = tg
+    else:
+        E[k] = np.nan
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _fast_slow(X, O, k):
+    """Config k's (fast, slow) EMAs, whichever way round they are stored."""
+    up = X[0, k]
+    dn = X[1, k]
+    return (up, dn) if O[k] > 0.0 else (dn, up)
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -138,9 +164,10 @@ def _fold_k(acct, H, k):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _aggregate(H):
+def _aggregate(H, E):
     """The scalar gates: earliest event, request and max-hold; highest buy and lowest sell trigger;
-    the bid levels at which some long, and the ask levels at which some short, has a price gate."""
+    the bid levels at which some long, and the ask levels at which some short, has a price gate;
+    whether some config must be looked at every tick (`E` NaN)."""
     evt = BIG
     req = BIG
     hold = BIG
@@ -160,7 +187,19 @@ def _aggregate(H):
         bhi = min(bhi, H[_BHI, k])
         alo = max(alo, H[_ALO, k])
         ahi = min(ahi, H[_AHI, k])
-    return evt, req, hold, buy, sell, blo, bhi, alo, ahi
+    look = False
+    for k in range(H.shape[1]):
+        look |= E[k] != E[k]
+    return evt, req, hold, buy, sell, blo, bhi, alo, ahi, look
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _next_evt(H):
+    """The earliest event when only samples moved (no other gate changed)."""
+    evt = BIG
+    for k in range(H.shape[1]):
+        evt = min(evt, H[_EVT, k])
+    return evt
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -184,17 +223,18 @@ def _due(H, M, tf, b, a):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _needs(X, P, H, M, cnt, live, tf, b, a):
+def _needs(X, P, O, H, M, cnt, live, tf, b, a):
     """M[k]: config k's price gate or max-hold fired, or its target would change something.
 
     Once all are live the tick's pass did not store targets: they are brought up to date here first.
     """
     for k in range(H.shape[1]):
         tg = X[2, k]
-        if live:
-            f = X[0, k]
-            s = X[1, k]
-            tg = 1.0 if f > s else (-1.0 if f < s else tg)
+        if live:  # row 0 above row 1: the target they are oriented for
+            up = X[0, k]
+            dn = X[1, k]
+            o = O[k]
+            tg = o if up > dn else (-o if up < dn else tg)
             X[2, k] = tg
         raw = tg if cnt >= P[2, k] else 0.0
         gate = (b <= H[_BLO, k]) | (b >= H[_BHI, k]) | (a <= H[_ALO, k]) | (a >= H[_AHI, k])
@@ -257,12 +297,13 @@ def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start
     P = np.empty((3, kk))
     H = np.empty((_NH, kk))
     E = np.empty(kk)
+    O = np.ones(kk)
     M = np.zeros(kk, dtype=np.bool_)
-    return _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X, P, H, E, M)
+    return _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X, P, H, E, O, M)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X, P, H, E, M):
+def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X, P, H, E, O, M):
     """The kernel's loop, without reference counts: the per-config rows (`acct[k]`, ...) it hands to
     the slow-path functions would otherwise cost an atomic increment and decrement each."""
     n = ts.shape[0]
@@ -278,9 +319,9 @@ def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X
         P[1, k] = sp[k, 1]
         P[2, k] = sp[k, 2]
         warm_until = max(warm_until, sp[k, 2])
-        _load_k(ep, acct, G, H, X, E, k)
+        _load_k(ep, acct, G, H, X, P, E, O, k)
     live = False
-    evt, req, hold, buy, sell, blo, bhi, alo, ahi = _aggregate(H)
+    evt, req, hold, buy, sell, blo, bhi, alo, ahi, look = _aggregate(H, E)
     lo_bid = np.inf  # the epoch's extremes, for the troughs
     hi_ask = -np.inf
     tcap = tbuf.shape[1]
@@ -300,27 +341,38 @@ def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X
                     stopped = True
                     break
             room -= 1
-            _fold_all(H, lo_bid, hi_ask)
-            lo_bid = np.inf
-            hi_ask = -np.inf
             _due(H, M, tf, b, a)
+            full = False  # some config has more than a sample due
             for k in range(kk):
                 if not M[k]:
                     continue
-                book = a <= H[_BUYT, k] or b >= H[_SELLT, k] or tf >= H[_REQ, k]
-                equity = acct[k, A_EQUITY]
-                if i > i0:  # the equity marked at the previous tick
-                    equity = equity_nb(H[_CASH, k], H[_POS, k], bid[i - 1], ask[i - 1])
-                if not book and _only_sample_due(acct, G, k, tf):
-                    acct[k, A_EQUITY] = equity  # for the samples
+                if a <= H[_BUYT, k] or b >= H[_SELLT, k] or tf >= H[_REQ, k]:
+                    full = True
+                elif _only_sample_due(acct, G, k, tf):  # no fold needed: nothing else moves
+                    if i > i0:  # the equity marked at the previous tick
+                        acct[k, A_EQUITY] = equity_nb(H[_CASH, k], H[_POS, k], bid[i - 1], ask[i - 1])
                     _sample_k(ep, acct, G, mbuf, k, t)
                     H[_EVT, k] = G[k, G_NEXT_EVT]
-                    continue
-                _fold_k(acct, H, k)
-                acct[k, A_EQUITY] = equity
-                events_nb(ep[k], acct[k], G[k], t, b, a, tbuf[k], mbuf[k])
-                _load_k(ep, acct, G, H, X, E, k)
-            evt, req, hold, buy, sell, blo, bhi, alo, ahi = _aggregate(H)
+                    M[k] = False
+                else:
+                    full = True
+            if full:
+                _fold_all(H, lo_bid, hi_ask)
+                lo_bid = np.inf
+                hi_ask = -np.inf
+                for k in range(kk):
+                    if not M[k]:
+                        continue
+                    equity = acct[k, A_EQUITY]
+                    if i > i0:
+                        equity = equity_nb(H[_CASH, k], H[_POS, k], bid[i - 1], ask[i - 1])
+                    _fold_k(acct, H, k)
+                    acct[k, A_EQUITY] = equity
+                    events_nb(ep[k], acct[k], G[k], t, b, a, tbuf[k], mbuf[k])
+                    _load_k(ep, acct, G, H, X, P, E, O, k)
+                evt, req, hold, buy, sell, blo, bhi, alo, ahi, look = _aggregate(H, E)
+            else:
+                evt = _next_evt(H)
         mid = (b + a) * 0.5
         if cnt == 0.0:  # first tick: both EMAs start at mid (the update below then adds exactly 0)
             for k in range(kk):
@@ -331,27 +383,30 @@ def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X
         if not live and cnt >= warm_until:
             live = True
             for k in range(kk):
-                _expect_k(X, H, E, k)
+                _expect_k(X, P, H, E, O, k)
+            evt, req, hold, buy, sell, blo, bhi, alo, ahi, look = _aggregate(H, E)
         # (written out here: a pass inlined from a function costs Numba reference counts per tick)
-        flag = False
-        if live:  # targets not stored: where one differs from `E` the slow tick recomputes it
+        if live:  # targets not stored: where one moved off `E` the slow tick recomputes it
+            quiet = True
             for k in range(kk):
-                f = X[0, k] + P[0, k] * (mid - X[0, k])
-                s = X[1, k] + P[1, k] * (mid - X[1, k])
-                e = E[k]
-                tg = 1.0 if f > s else (-1.0 if f < s else e)
-                X[0, k] = f
-                X[1, k] = s
-                flag |= tg != e
+                up = X[0, k] + P[0, k] * (mid - X[0, k])
+                dn = X[1, k] + P[1, k] * (mid - X[1, k])
+                X[0, k] = up
+                X[1, k] = dn
+                quiet &= up > dn
+            flag = look or not quiet
         else:  # some config still warming up
+            flag = False
             for k in range(kk):
-                f = X[0, k] + P[0, k] * (mid - X[0, k])
-                s = X[1, k] + P[1, k] * (mid - X[1, k])
+                u = X[0, k] + P[0, k] * (mid - X[0, k])
+                v = X[1, k] + P[1, k] * (mid - X[1, k])
+                f = u if O[k] > 0.0 else v
+                s = v if O[k] > 0.0 else u
                 on = cnt >= P[2, k]
                 tg = X[2, k]
                 tg = (1.0 if f > s else (-1.0 if f < s else tg)) if on else tg
-                X[0, k] = f
-                X[1, k] = s
+                X[0, k] = u
+                X[1, k] = v
                 X[2, k] = tg
                 flag |= (tg if on else 0.0) != H[_QUIET, k]
         lo_bid = min(lo_bid, b)
@@ -361,7 +416,7 @@ def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X
             _fold_all(H, lo_bid, hi_ask)
             lo_bid = np.inf
             hi_ask = -np.inf
-            _needs(X, P, H, M, cnt, live, tf, b, a)
+            _needs(X, P, O, H, M, cnt, live, tf, b, a)
             for k in range(kk):
                 if not M[k]:
                     continue
@@ -371,21 +426,20 @@ def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X
                     _fold_k(acct, H, k)
                     acct[k, A_EQUITY] = equity_nb(H[_CASH, k], pos, b, a)
                     mark_risk_nb(ep[k], acct[k], G[k], t, b, a)
-                    _load_k(ep, acct, G, H, X, E, k)
+                    _load_k(ep, acct, G, H, X, P, E, O, k)
                 raw = X[2, k] if cnt >= P[2, k] else 0.0
                 if raw != H[_QUIET, k] and G[k, G_QUIET_ANY] == 0.0:
                     _fold_k(acct, H, k)
                     target_nb(ep[k], acct[k], G[k], t, np.int64(raw), quotes[k])
-                    _load_k(ep, acct, G, H, X, E, k)
+                    _load_k(ep, acct, G, H, X, P, E, O, k)
                 else:
-                    _expect_k(X, H, E, k)
-            evt, req, hold, buy, sell, blo, bhi, alo, ahi = _aggregate(H)
+                    _expect_k(X, P, H, E, O, k)
+            evt, req, hold, buy, sell, blo, bhi, alo, ahi, look = _aggregate(H, E)
         i += 1
 
     _fold_all(H, lo_bid, hi_ask)
     for k in range(kk):
-        ss[k, 0] = X[0, k]
-        ss[k, 1] = X[1, k]
+        ss[k, 0], ss[k, 1] = _fast_slow(X, O, k)
         ss[k, 2] = cnt
         ss[k, 3] = X[2, k]
         _fold_k(acct, H, k)
