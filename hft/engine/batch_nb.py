@@ -215,16 +215,28 @@ def _room(acct, tcap, mcap):
     return max(r, 0)
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _listed(M, J):
+    """The configs marked in `M`, in order, into `J`; returns how many (the loops over them then skip
+    no config, and touch no row of one that needs nothing)."""
+    c = 0
+    for k in range(M.shape[0]):
+        J[c] = k
+        c += M[k]
+    return c
+
+
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _due(H, M, tf, b, a):
-    """M[k]: config k has an event, limit trigger or request arrival on this tick."""
+def _due(H, M, J, tf, b, a):
+    """J[:c]: the c configs with an event, limit trigger or request arrival on this tick."""
     for k in range(H.shape[1]):
         M[k] = (tf >= H[_EVT, k]) | (a <= H[_BUYT, k]) | (b >= H[_SELLT, k]) | (tf >= H[_REQ, k])
+    return _listed(M, J)
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _needs(X, P, O, H, M, cnt, live, tf, b, a):
-    """M[k]: config k's price gate or max-hold fired, or its target would change something.
+def _needs(X, P, O, H, M, J, cnt, live, tf, b, a):
+    """J[:c]: the c configs whose price gate or max-hold fired, or whose target would change something.
 
     Once all are live the tick's pass did not store targets: they are brought up to date here first.
     """
@@ -239,22 +251,24 @@ def _needs(X, P, O, H, M, cnt, live, tf, b, a):
         raw = tg if cnt >= P[2, k] else 0.0
         gate = (b <= H[_BLO, k]) | (b >= H[_BHI, k]) | (a <= H[_ALO, k]) | (a >= H[_AHI, k])
         M[k] = gate | (tf >= H[_HOLD, k]) | (raw != H[_QUIET, k])
+    return _listed(M, J)
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, inline="always", error_model="numpy")
 def _only_sample_due(acct, G, k, tf):
+    """Config k's event on this tick is an equity sample and nothing else (no start, fill, hours)."""
     if acct[k, A_STARTED] == 0.0 or tf < acct[k, A_NEXT_SAMPLE] or tf >= G[k, G_NEXT_HOURS]:
         return False
     return acct[k, A_PEND_QTY] == 0.0 or tf < acct[k, A_PEND_DUE]
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _sample_k(ep, acct, G, mbuf, k, t):
+@njit(cache=True, inline="always", error_model="numpy")
+def _sample_k(acct, G, mbuf, k, t, slot, smp):
     """`events_nb` when only an equity sample is due: the marks and the exposure count, no refresh.
 
-    Nothing the other gates depend on changes, so only the next event time is recomputed.
+    `slot` is `(t // smp) * smp`, worked out once for all configs sampled on this tick. Nothing the
+    other gates depend on changes, so only the next event time is recomputed.
     """
-    smp = np.int64(ep[k, P_SAMPLE_MS])
     nm = np.int64(acct[k, A_N_MARKS])
     pos = acct[k, A_POS]
     equity = acct[k, A_EQUITY]
@@ -266,12 +280,12 @@ def _sample_k(ep, acct, G, mbuf, k, t):
         mbuf[k, nm, M_DAY_CLOSE] = 1.0
         nm += 1
         acct[k, A_NEXT_DAY] = float((t // DAY_MS) * DAY_MS + DAY_MS)
-    mbuf[k, nm, M_TS] = (t // smp) * smp
+    mbuf[k, nm, M_TS] = slot
     mbuf[k, nm, M_EQUITY] = equity
     mbuf[k, nm, M_POS] = pos
     mbuf[k, nm, M_DAY_CLOSE] = 0.0
     acct[k, A_N_MARKS] = float(nm + 1)
-    nxt = float((t // smp) * smp + smp)
+    nxt = float(slot + smp)
     acct[k, A_NEXT_SAMPLE] = nxt
     if pos != 0.0:
         acct[k, A_IN_MARKET_MS] = float(np.int64(acct[k, A_IN_MARKET_MS]) + (t - np.int64(G[k, G_OPEN_T])))
@@ -299,11 +313,12 @@ def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start
     E = np.empty(kk)
     O = np.ones(kk)
     M = np.zeros(kk, dtype=np.bool_)
-    return _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X, P, H, E, O, M)
+    J = np.zeros(kk, dtype=np.int64)
+    return _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X, P, H, E, O, M, J)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X, P, H, E, O, M):
+def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X, P, H, E, O, M, J):
     """The kernel's loop, without reference counts: the per-config rows (`acct[k]`, ...) it hands to
     the slow-path functions would otherwise cost an atomic increment and decrement each."""
     n = ts.shape[0]
@@ -341,28 +356,32 @@ def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X
                     stopped = True
                     break
             room -= 1
-            _due(H, M, tf, b, a)
-            full = False  # some config has more than a sample due
-            for k in range(kk):
-                if not M[k]:
-                    continue
+            c = _due(H, M, J, tf, b, a)
+            full = 0  # configs with more than a sample due, listed first in J
+            smp = np.int64(0)
+            slot = np.int64(0)
+            for j in range(c):
+                k = J[j]
                 if a <= H[_BUYT, k] or b >= H[_SELLT, k] or tf >= H[_REQ, k]:
-                    full = True
+                    J[full] = k
+                    full += 1
                 elif _only_sample_due(acct, G, k, tf):  # no fold needed: nothing else moves
                     if i > i0:  # the equity marked at the previous tick
                         acct[k, A_EQUITY] = equity_nb(H[_CASH, k], H[_POS, k], bid[i - 1], ask[i - 1])
-                    _sample_k(ep, acct, G, mbuf, k, t)
+                    if ep[k, P_SAMPLE_MS] != smp:  # the same period for all, in a sweep
+                        smp = np.int64(ep[k, P_SAMPLE_MS])
+                        slot = (t // smp) * smp
+                    _sample_k(acct, G, mbuf, k, t, slot, smp)
                     H[_EVT, k] = G[k, G_NEXT_EVT]
-                    M[k] = False
                 else:
-                    full = True
+                    J[full] = k
+                    full += 1
             if full:
                 _fold_all(H, lo_bid, hi_ask)
                 lo_bid = np.inf
                 hi_ask = -np.inf
-                for k in range(kk):
-                    if not M[k]:
-                        continue
+                for j in range(full):
+                    k = J[j]
                     equity = acct[k, A_EQUITY]
                     if i > i0:
                         equity = equity_nb(H[_CASH, k], H[_POS, k], bid[i - 1], ask[i - 1])
@@ -416,10 +435,9 @@ def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X
             _fold_all(H, lo_bid, hi_ask)
             lo_bid = np.inf
             hi_ask = -np.inf
-            _needs(X, P, O, H, M, cnt, live, tf, b, a)
-            for k in range(kk):
-                if not M[k]:
-                    continue
+            c = _needs(X, P, O, H, M, J, cnt, live, tf, b, a)
+            for j in range(c):
+                k = J[j]
                 pos = H[_POS, k]
                 gate = b <= H[_BLO, k] or b >= H[_BHI, k] or a <= H[_ALO, k] or a >= H[_AHI, k]
                 if gate or tf >= H[_HOLD, k]:
