@@ -19,7 +19,8 @@ runs bit for bit.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
 from hft.engine.account_nb import equity_nb
 from hft.engine.enums import (
@@ -71,6 +72,24 @@ from hft.engine.events_nb import (
 )
 
 __all__ = ["batch_ema_cross_nb"]
+
+@intrinsic
+def _prefer_512_bit_vectors(typingctx):
+    """Let LLVM vectorise the calling function's loops with 512-bit registers where the CPU has them.
+
+    On AVX-512 CPUs LLVM tunes for 256-bit vectors (`prefer-vector-width`); the live pass, one
+    compare and six float operations per config, then runs 4 configs per instruction instead of 8.
+    The attribute is set on this one function only (other kernels and their cache entries keep the
+    default), and is a no-op on CPUs without AVX-512. llvmlite validates function attributes against
+    a fixed list of keywords, so the string attribute is added to its set directly.
+    """
+
+    def codegen(context, builder, sig, args):
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
 
 # rows of H: the account side of every config, K contiguous values per row
 _POS, _CASH, _BLO, _BHI, _ALO, _AHI, _QUIET, _TROUGH, _EVT, _BUYT, _SELLT, _REQ, _HOLD = range(13)
@@ -321,6 +340,7 @@ def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start
 def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X, P, H, E, O, M, J):
     """The kernel's loop, without reference counts: the per-config rows (`acct[k]`, ...) it hands to
     the slow-path functions would otherwise cost an atomic increment and decrement each."""
+    _prefer_512_bit_vectors()
     n = ts.shape[0]
     kk = ep.shape[0]
     i0 = max(starts[0], 0)
