@@ -92,8 +92,11 @@ def _prefer_512_bit_vectors(typingctx):
 
 
 # rows of H: the account side of every config, K contiguous values per row
-_POS, _CASH, _BLO, _BHI, _ALO, _AHI, _QUIET, _TROUGH, _EVT, _BUYT, _SELLT, _REQ, _HOLD = range(13)
+# (the first 9 are folded into one scalar gate each: rows 0-5 by min, rows 6-8 by max)
+_EVT, _REQ, _HOLD, _SELLT, _BHI, _AHI, _BUYT, _BLO, _ALO, _POS, _CASH, _QUIET, _TROUGH = range(13)
 _NH = 13
+_NMIN = 6
+_NAGG = 9
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -182,43 +185,56 @@ def _fold_k(acct, H, k):
     H[_TROUGH, k] = np.inf
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _before(H, Old, k):
+    """Config k's gates before its slow path, for `_after`."""
+    for r in range(_NAGG):
+        Old[r] = H[r, k]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _after(H, Ag, Old, D, k):
+    """Fold config k's new gates into the scalar ones in `Ag`; rows it may have loosened go in `D`.
+
+    A gate that tightened (or stayed) is taken as is; one that loosened matters only where it was the
+    binding value, and only then is that row scanned again (`_settle`).
+    """
+    for r in range(_NMIN):
+        x = H[r, k]
+        if x <= Ag[r]:
+            Ag[r] = x
+        elif Old[r] == Ag[r]:
+            D[r] = True
+    for r in range(_NMIN, _NAGG):
+        x = H[r, k]
+        if x >= Ag[r]:
+            Ag[r] = x
+        elif Old[r] == Ag[r]:
+            D[r] = True
+
+
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _aggregate(H, E):
-    """The scalar gates: earliest event, request and max-hold; highest buy and lowest sell trigger;
-    the bid levels at which some long, and the ask levels at which some short, has a price gate;
-    whether some config must be looked at every tick (`E` NaN)."""
-    evt = BIG
-    req = BIG
-    hold = BIG
-    buy = -np.inf
-    sell = np.inf
-    blo = -np.inf
-    bhi = np.inf
-    alo = -np.inf
-    ahi = np.inf
-    for k in range(H.shape[1]):
-        evt = min(evt, H[_EVT, k])
-        req = min(req, H[_REQ, k])
-        hold = min(hold, H[_HOLD, k])
-        buy = max(buy, H[_BUYT, k])
-        sell = min(sell, H[_SELLT, k])
-        blo = max(blo, H[_BLO, k])
-        bhi = min(bhi, H[_BHI, k])
-        alo = max(alo, H[_ALO, k])
-        ahi = min(ahi, H[_AHI, k])
+def _settle(H, E, Ag, D):
+    """The scalar gates: earliest event, request and max-hold; lowest sell trigger; the bid levels at
+    which some long, and the ask levels at which some short, has a price gate; highest buy trigger;
+    whether some config must be looked at every tick (`E` NaN). Rows in `D` are scanned again."""
+    for r in range(_NAGG):
+        if not D[r]:
+            continue
+        D[r] = False
+        if r < _NMIN:
+            g = BIG if r <= _HOLD else np.inf
+            for k in range(H.shape[1]):
+                g = min(g, H[r, k])
+        else:
+            g = -np.inf
+            for k in range(H.shape[1]):
+                g = max(g, H[r, k])
+        Ag[r] = g
     look = False
     for k in range(H.shape[1]):
         look |= E[k] != E[k]
-    return evt, req, hold, buy, sell, blo, bhi, alo, ahi, look
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _next_evt(H):
-    """The earliest event when only samples moved (no other gate changed)."""
-    evt = BIG
-    for k in range(H.shape[1]):
-        evt = min(evt, H[_EVT, k])
-    return evt
+    return Ag[_EVT], Ag[_REQ], Ag[_HOLD], Ag[_BUYT], Ag[_SELLT], Ag[_BLO], Ag[_BHI], Ag[_ALO], Ag[_AHI], look
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -333,14 +349,18 @@ def batch_ema_cross_nb(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, start
     O = np.ones(kk)
     M = np.zeros(kk, dtype=np.bool_)
     J = np.zeros(kk, dtype=np.int64)
-    return _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X, P, H, E, O, M, J)
+    W = np.empty((2, _NAGG))  # the scalar gates, and one config's before its slow path
+    D = np.ones(_NAGG, dtype=np.bool_)  # rows of H to scan for their scalar gate
+    return _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X, P, H, E, O, M, J, W, D)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X, P, H, E, O, M, J):
+def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X, P, H, E, O, M, J, W, D):
     """The kernel's loop, without reference counts: the per-config rows (`acct[k]`, ...) it hands to
     the slow-path functions would otherwise cost an atomic increment and decrement each."""
     _prefer_512_bit_vectors()
+    Ag = W[0]
+    Old = W[1]
     n = ts.shape[0]
     kk = ep.shape[0]
     i0 = max(starts[0], 0)
@@ -356,7 +376,7 @@ def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X
         warm_until = max(warm_until, sp[k, 2])
         _load_k(ep, acct, G, H, X, P, E, O, k)
     live = False
-    evt, req, hold, buy, sell, blo, bhi, alo, ahi, look = _aggregate(H, E)
+    evt, req, hold, buy, sell, blo, bhi, alo, ahi, look = _settle(H, E, Ag, D)
     lo_bid = np.inf  # the epoch's extremes, for the troughs
     hi_ask = -np.inf
     tcap = tbuf.shape[1]
@@ -393,6 +413,7 @@ def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X
                         slot = (t // smp) * smp
                     _sample_k(acct, G, mbuf, k, t, slot, smp)
                     H[_EVT, k] = G[k, G_NEXT_EVT]
+                    D[_EVT] = True  # it was due, so it may have been the earliest
                 else:
                     J[full] = k
                     full += 1
@@ -407,11 +428,11 @@ def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X
                         equity = equity_nb(H[_CASH, k], H[_POS, k], bid[i - 1], ask[i - 1])
                     _fold_k(acct, H, k)
                     acct[k, A_EQUITY] = equity
+                    _before(H, Old, k)
                     events_nb(ep[k], acct[k], G[k], t, b, a, tbuf[k], mbuf[k])
                     _load_k(ep, acct, G, H, X, P, E, O, k)
-                evt, req, hold, buy, sell, blo, bhi, alo, ahi, look = _aggregate(H, E)
-            else:
-                evt = _next_evt(H)
+                    _after(H, Ag, Old, D, k)
+            evt, req, hold, buy, sell, blo, bhi, alo, ahi, look = _settle(H, E, Ag, D)
         mid = (b + a) * 0.5
         if cnt == 0.0:  # first tick: both EMAs start at mid (the update below then adds exactly 0)
             for k in range(kk):
@@ -423,7 +444,7 @@ def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X
             live = True
             for k in range(kk):
                 _expect_k(X, P, H, E, O, k)
-            evt, req, hold, buy, sell, blo, bhi, alo, ahi, look = _aggregate(H, E)
+            evt, req, hold, buy, sell, blo, bhi, alo, ahi, look = _settle(H, E, Ag, D)
         # (written out here: a pass inlined from a function costs Numba reference counts per tick)
         if live:  # targets not stored: where one moved off `E` the slow tick recomputes it
             quiet = True
@@ -458,6 +479,7 @@ def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X
             c = _needs(X, P, O, H, M, J, cnt, live, tf, b, a)
             for j in range(c):
                 k = J[j]
+                _before(H, Old, k)
                 pos = H[_POS, k]
                 gate = b <= H[_BLO, k] or b >= H[_BHI, k] or a <= H[_ALO, k] or a >= H[_AHI, k]
                 if gate or tf >= H[_HOLD, k]:
@@ -472,7 +494,8 @@ def _batch_loop(ts, bid, ask, ep, sp, ss, acct, quotes, tbuf, mbuf, starts, G, X
                     _load_k(ep, acct, G, H, X, P, E, O, k)
                 else:
                     _expect_k(X, P, H, E, O, k)
-            evt, req, hold, buy, sell, blo, bhi, alo, ahi, look = _aggregate(H, E)
+                _after(H, Ag, Old, D, k)
+            evt, req, hold, buy, sell, blo, bhi, alo, ahi, look = _settle(H, E, Ag, D)
         i += 1
 
     _fold_all(H, lo_bid, hi_ask)
