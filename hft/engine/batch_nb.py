@@ -218,19 +218,37 @@ def _settle(H, E, Ag, D):
     """The scalar gates: earliest event, request and max-hold; lowest sell trigger; the bid levels at
     which some long, and the ask levels at which some short, has a price gate; highest buy trigger;
     whether some config must be looked at every tick (`E` NaN). Rows in `D` are scanned again."""
+    kk = H.shape[1]
     for r in range(_NAGG):
         if not D[r]:
             continue
         D[r] = False
+        # four running values, so that the compares need not wait on each other (the order of
+        # a min or max does not matter; NaN is skipped by each, as by one)
         if r < _NMIN:
-            g = BIG if r <= _HOLD else np.inf
-            for k in range(H.shape[1]):
-                g = min(g, H[r, k])
+            g0 = g1 = g2 = g3 = BIG if r <= _HOLD else np.inf
+            k = 0
+            while k + 4 <= kk:
+                g0 = min(g0, H[r, k])
+                g1 = min(g1, H[r, k + 1])
+                g2 = min(g2, H[r, k + 2])
+                g3 = min(g3, H[r, k + 3])
+                k += 4
+            for k in range(k, kk):
+                g0 = min(g0, H[r, k])
+            Ag[r] = min(min(g0, g1), min(g2, g3))
         else:
-            g = -np.inf
-            for k in range(H.shape[1]):
-                g = max(g, H[r, k])
-        Ag[r] = g
+            g0 = g1 = g2 = g3 = -np.inf
+            k = 0
+            while k + 4 <= kk:
+                g0 = max(g0, H[r, k])
+                g1 = max(g1, H[r, k + 1])
+                g2 = max(g2, H[r, k + 2])
+                g3 = max(g3, H[r, k + 3])
+                k += 4
+            for k in range(k, kk):
+                g0 = max(g0, H[r, k])
+            Ag[r] = max(max(g0, g1), max(g2, g3))
     look = False
     for k in range(H.shape[1]):
         look |= E[k] != E[k]
