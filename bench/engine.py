@@ -1,6 +1,7 @@
 """Engine throughput on synthetic XAU/USD ticks (one thread = one core).
 
     .venv/bin/python bench/engine.py [--ticks 20000000] [--repeat 5] [--batch-ticks 5000000]
+    .venv/bin/python bench/engine.py --only batch [--against main] [--k 64] [--repeat 5]
 
 Prints, per built-in strategy (and a user strategy from `examples/`): first-call cost in a fresh
 process (cold compile, and with the on-disk cache warm); the bare reference loops (EMA crossover,
@@ -8,18 +9,26 @@ window-1000 z-score) measured in the same run, since the machine is shared and n
 ticks/s over `--repeat` runs after a warm-up; then end-to-end from a local Parquet store (read +
 validate + run), with the next row group read ahead as `hft run` does and in one thread; then K=64
 batched configs in config-ticks/s. Everything else runs on one thread.
+
+`--only batch` times the batched EMA-crossover kernel alone (K configs drawn as `bench/sweep.py`'s
+sweep draws them, on its synthetic month of XAU/USD, fed in row-group chunks as a sweep feeds them,
+validation off) against the same kernel as of git revision `--against`, taking turns, and checks
+that both give the same records bit for bit.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -218,6 +227,95 @@ def batched(ts, bid, ask, repeat: int, k: int = 64) -> None:
         print(f"  {name:<13} {k * n / med / 1e6:8.1f} M config-ticks/s ({med:.2f} s)")
 
 
+def month_of_ticks(start: date = date(2024, 3, 1), days: int = 31) -> tuple[np.ndarray, ...]:
+    """`hft synth`'s XAU/USD for March 2024 (~11 M ticks), the month `bench/sweep.py` sweeps."""
+    from hft.data.synth import synth_day
+
+    t = np.concatenate([synth_day("XAUUSD", start + timedelta(days=d), 0) for d in range(days)])
+    return tuple(np.ascontiguousarray(t[c]) for c in ("ts", "bid", "ask"))
+
+
+def kernel_at(rev: str, where: Path):
+    """`batch_nb.batch_ema_cross_nb` as of git revision `rev`, on that revision's `events_nb` and
+    `account_nb` (copied under `where` as a package of their own; the rest of `hft` is shared)."""
+    root = Path(__file__).resolve().parents[1]
+    pkg = "kernel_" + "".join(c if c.isalnum() else "_" for c in rev)
+    (where / pkg).mkdir(parents=True, exist_ok=True)
+    (where / pkg / "__init__.py").write_text("")
+    for name in ("account_nb", "events_nb", "batch_nb"):
+        src = subprocess.run(
+            ["git", "show", f"{rev}:hft/engine/{name}.py"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for dep in ("account_nb", "events_nb"):
+            src = src.replace(f"from hft.engine.{dep} import", f"from {pkg}.{dep} import")
+        (where / pkg / f"{name}.py").write_text(src)
+    sys.path.insert(0, str(where))
+    return importlib.import_module(f"{pkg}.batch_nb").batch_ema_cross_nb
+
+
+def batch_kernel(repeat: int, k: int, against: str) -> None:
+    from hft.engine.runners_nb import BATCH
+
+    ts, bid, ask = month_of_ticks()
+    n = ts.size
+    rng = random.Random(1)  # bench/sweep.py's search space, drawn at random
+    draws = [(rng.randrange(100, 2001, 50), rng.randrange(3000, 30001, 500)) for _ in range(k)]
+    sps = np.stack([S.ema_cross_params(f, s) for f, s in draws])
+    eps = np.stack([exec_params(size=1, latency_ms=20, slippage=0.01, taker_per_unit=0.02)] * k)
+    chunk = 131_072  # a store row group, as a sweep feeds the month
+
+    def run(kernel):
+        # record buffers as sweeps size them; no tick check (not the kernel's work)
+        batch = BatchRun(BUILTINS["ema_cross"], sps, eps, validate=False)
+        batch._kernel = kernel  # the kernel under test in place of this checkout's
+        t = time.perf_counter()
+        for a in range(0, n, chunk):
+            batch.feed(ts[a : a + chunk], bid[a : a + chunk], ask[a : a + chunk])
+        return time.perf_counter() - t, batch.finish()
+
+    with tempfile.TemporaryDirectory() as where:
+        kernels = {
+            against: kernel_at(against, Path(where)),
+            "this checkout": BATCH[BUILTINS["ema_cross"].signal],
+        }
+        for kernel in kernels.values():  # compile (or load the cache) outside the timings
+            b = BatchRun(BUILTINS["ema_cross"], sps[:2], eps[:2])
+            b._kernel = kernel
+            b.feed(ts[:20_000], bid[:20_000], ask[:20_000])
+        times: dict[str, list[float]] = {label: [] for label in kernels}
+        results = {}
+        for _ in range(repeat):  # taking turns, so a busy spell on a shared machine hits both
+            for label, kernel in kernels.items():
+                dt, results[label] = run(kernel)
+                times[label].append(dt)
+    print(
+        f"\nbatched ema_cross kernel, K={k} sweep draws, {n / 1e6:.2f} M ticks (March 2024), "
+        f"median of {repeat}"
+    )
+    med = {label: statistics.median(v) for label, v in times.items()}
+    for label in kernels:
+        print(
+            f"  {label:<14} {k * n / med[label] / 1e6:8.0f} M config-ticks/s  ({med[label]:.3f} s; "
+            f"{1e3 * med[label] / k:.1f} ms per config; all {', '.join(f'{x:.3f}' for x in times[label])})"
+        )
+    a, b = results.values()
+    same = all(
+        x.trades.tobytes() == y.trades.tobytes()
+        and x.marks.tobytes() == y.marks.tobytes()
+        and x.acct.tobytes() == y.acct.tobytes()
+        for x, y in zip(a, b, strict=True)
+    )
+    trades = sum(len(r.trades) for r in b) / k
+    print(
+        f"  speed-up {med[against] / med['this checkout']:.2f}x; "
+        f"identical trades, marks and accounts: {same} ({trades:.0f} trades per config)"
+    )
+
+
 # --- user strategies: the declared SMA cross (examples/sma_cross.py) against the same SMA cross written
 # as a built-in (flat state, hand-made ring, bound to the loop at module level, no bounds checks)
 SMA_HDR = 5  # ss = [n, head, sum, diff, target, ring[n]] (ring of deviations from the first mid)
@@ -230,6 +328,7 @@ def sma_builtin_nb(ts, bid, ask, pos, ss, sp, quotes):
     mid = (bid + ask) * 0.5
     if n == 0:
         ss[SMA_HDR + w] = mid  # the reference kept after the ring
+        ss[3] = np.nan  # no previous difference: the first full tick is no crossing (as `cross`)
     x = mid - ss[SMA_HDR + w]
     head = np.int64(ss[1])
     if n >= w:
@@ -325,9 +424,18 @@ def main() -> None:
     ap.add_argument("--batch-ticks", type=int, default=5_000_000)
     ap.add_argument("--skip-compile", action="store_true")
     ap.add_argument(
-        "--only", choices=["memory", "user"], help="only the in-memory built-ins / user strategies"
+        "--only",
+        choices=["memory", "user", "batch"],
+        help="only the in-memory built-ins / user strategies / the batched EMA kernel against --against",
     )
+    ap.add_argument(
+        "--against", default="main", help="git revision whose batched EMA kernel --only batch times"
+    )
+    ap.add_argument("--k", type=int, default=64, help="configs in the batch (--only batch)")
     args = ap.parse_args()
+    if args.only == "batch":
+        batch_kernel(args.repeat, args.k, args.against)
+        return
     if args.only:
         ts, bid, ask = synthetic_xauusd(args.ticks)
         bare_loops(ts, bid, ask, args.repeat)
