@@ -20,6 +20,7 @@ from hft.backtest.config import RunConfig, load_config
 from hft.backtest.metrics import METRIC_NOTE, compute_metrics, daily_series
 from hft.backtest.params import get_strategy
 from hft.engine import BatchRun, Run, exec_params
+from hft.engine.enums import DAY_MS, P_SAMPLE_MS
 from hft.errors import ConfigError, StoreError
 from hft.store.fs import Store, open_store
 from hft.store.gaps import data_gaps
@@ -312,7 +313,10 @@ def batch_of(preps: list[PreparedRun]) -> BatchRun:
         sp[i, : s.size] = s
     widest = max(p.params.state_size() for p in preps)
     spec = dataclasses.replace(spec, state_size=lambda _row: widest)
-    return BatchRun(spec, sp, np.stack([p.exec_vector for p in preps]))
+    eps = np.stack([p.exec_vector for p in preps])
+    # marks a config makes at most: a sample per period and a close per day (records grow past it)
+    per_day = DAY_MS // int(eps[:, P_SAMPLE_MS].min()) + 1
+    return BatchRun(spec, sp, eps, expect_marks=len(preps[0].days) * per_day + 2)
 
 
 def compute_runs(preps: list[PreparedRun], where: str = "runs") -> list[Any]:
