@@ -17,7 +17,7 @@ import yaml
 import hft
 from hft.backtest import artifacts as A
 from hft.backtest.config import RunConfig, load_config
-from hft.backtest.metrics import METRIC_NOTE, compute_metrics, daily_series
+from hft.backtest.metrics import METRIC_NOTE, metrics_and_daily
 from hft.backtest.params import get_strategy
 from hft.engine import BatchRun, Run, exec_params
 from hft.engine.enums import DAY_MS, P_SAMPLE_MS
@@ -218,7 +218,7 @@ def record_run(
     computed by the caller (e.g. a sweep actor). `created` (default now) is given by `hft rerun`."""
     config, st, data = prep.config, prep.store, prep.config.data
     capital = config.execution.capital
-    metrics = compute_metrics(res.trades, res.marks, res.acct, capital)
+    metrics, daily = metrics_and_daily(res.trades, res.marks, res.acct, capital)
     created = created or datetime.now().astimezone().isoformat(timespec="seconds")
     if tags and not tags.get("phase"):  # a tagged run says its phase (a bare `hft run` has no tags)
         tags = {**tags, "phase": "run"}
@@ -243,7 +243,7 @@ def record_run(
         "config": prep.resolved,
         "tags": dict(sorted((tags or {}).items())),
     }
-    row = result_row(prep, metrics, daily_series(res.marks, capital), wall, tags, created)
+    row = result_row(prep, metrics, daily, wall, tags, created)
     where = prep.folder
     if folder:
         st.write_bytes(A.parquet_bytes(A.trades_table(res.trades)), *where, A.TRADES_FILE)
