@@ -4,9 +4,10 @@ The driver is the only process touching the study. Each idle actor gets up to `r
 freshly asked trials, and without a pruner a second batch queued behind the first (Ray runs an
 actor's calls in order), so the actor starts it the moment the first ends instead of waiting for the
 driver to tell, ask and write; with a pruner the batch is stepped one UTC day at a time and the
-driver reports each trial's intermediate objective, pruning as Optuna decides. An actor whose process dies is
-replaced and its trials re-sent (up to `resources.max_retries`, then failed with the reason); a trial
-whose engine or parameters raise is told FAIL with the message in user attribute `error`.
+driver reports each trial's intermediate objective, pruning as Optuna decides. An actor whose
+process dies is replaced and its trials re-sent (up to `resources.max_retries`, then failed with the
+reason); a trial whose engine or parameters raise is told FAIL with the message in user attribute
+`error`.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ class _Dispatch:
         self.idle = deque(pool.actors)
         self.inflight: dict[Any, _Job] = {}
         self._jobs: dict[Any, list[_Job]] = {}  # live actor -> its jobs not released yet, in order sent
+        self._dead: set[Any] = set()  # actors replaced: their other calls fail (or end) on their own
 
     def behind(self) -> int:
         """Actors that can take one more whole batch now, queued behind the one they run."""
@@ -159,7 +161,9 @@ class _Dispatch:
             rep = ray.get(ready[0])
         except RayActorError as exc:
             dead, job.actor = job.actor, None
-            if self._jobs.pop(dead, None) is not None:  # its first call to fail: replace it, once
+            if dead not in self._dead:  # its first call to fail: replace it, once
+                self._dead.add(dead)
+                self._jobs.pop(dead, None)
                 self.stats.actor_deaths += 1
                 self.idle.append(self.pool.replace(dead))
             return job, None, f"actor died: {str(exc).splitlines()[0][:300]}"
@@ -187,7 +191,8 @@ class _Dispatch:
 
     def release(self, job: _Job) -> None:
         """`job` is over: its actor takes the next batch (idle when nothing is queued behind)."""
-        if job.actor is None:
+        if job.actor is None or job.actor in self._dead:
+            job.actor = None
             return
         jobs = self._jobs.get(job.actor, [])
         if job in jobs:

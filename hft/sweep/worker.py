@@ -105,8 +105,7 @@ class DayCache:
     @staticmethod
     def _read(st: Store, symbol: str, day: date) -> Day:
         if not st.exists(*partition_parts(symbol, day), "ticks.parquet"):
-            empty = np.empty(0)
-            arrays = (np.empty(0, dtype=np.int64), empty, empty.copy())
+            arrays = (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0))
         else:
             parts = list(iter_tick_batches(st, symbol, day, day, ("ts", "bid", "ask")))
             arrays = tuple(
