@@ -314,9 +314,10 @@ def batch_of(preps: list[PreparedRun]) -> BatchRun:
     widest = max(p.params.state_size() for p in preps)
     spec = dataclasses.replace(spec, state_size=lambda _row: widest)
     eps = np.stack([p.exec_vector for p in preps])
-    # marks a config makes at most: a sample per period and a close per day (records grow past it)
+    # marks a config makes at most, a sample per period and a close per day: its record array starts
+    # that large (capped at 2^20 rows; it grows past that), so a sweep's batch never copies one
     per_day = DAY_MS // int(eps[:, P_SAMPLE_MS].min()) + 1
-    return BatchRun(spec, sp, eps, expect_marks=len(preps[0].days) * per_day + 2)
+    return BatchRun(spec, sp, eps, expect_marks=min(len(preps[0].days) * per_day + 2, 1 << 20))
 
 
 def compute_runs(preps: list[PreparedRun], where: str = "runs") -> list[Any]:
