@@ -17,9 +17,10 @@ import yaml
 import hft
 from hft.backtest import artifacts as A
 from hft.backtest.config import RunConfig, load_config
-from hft.backtest.metrics import METRIC_NOTE, compute_metrics, daily_series
+from hft.backtest.metrics import METRIC_NOTE, metrics_and_daily
 from hft.backtest.params import get_strategy
 from hft.engine import BatchRun, Run, exec_params
+from hft.engine.enums import DAY_MS, P_SAMPLE_MS
 from hft.errors import ConfigError, StoreError
 from hft.store.fs import Store, open_store
 from hft.store.gaps import data_gaps
@@ -217,7 +218,7 @@ def record_run(
     computed by the caller (e.g. a sweep actor). `created` (default now) is given by `hft rerun`."""
     config, st, data = prep.config, prep.store, prep.config.data
     capital = config.execution.capital
-    metrics = compute_metrics(res.trades, res.marks, res.acct, capital)
+    metrics, daily = metrics_and_daily(res.trades, res.marks, res.acct, capital)
     created = created or datetime.now().astimezone().isoformat(timespec="seconds")
     if tags and not tags.get("phase"):  # a tagged run says its phase (a bare `hft run` has no tags)
         tags = {**tags, "phase": "run"}
@@ -242,7 +243,7 @@ def record_run(
         "config": prep.resolved,
         "tags": dict(sorted((tags or {}).items())),
     }
-    row = result_row(prep, metrics, daily_series(res.marks, capital), wall, tags, created)
+    row = result_row(prep, metrics, daily, wall, tags, created)
     where = prep.folder
     if folder:
         st.write_bytes(A.parquet_bytes(A.trades_table(res.trades)), *where, A.TRADES_FILE)
@@ -312,7 +313,11 @@ def batch_of(preps: list[PreparedRun]) -> BatchRun:
         sp[i, : s.size] = s
     widest = max(p.params.state_size() for p in preps)
     spec = dataclasses.replace(spec, state_size=lambda _row: widest)
-    return BatchRun(spec, sp, np.stack([p.exec_vector for p in preps]))
+    eps = np.stack([p.exec_vector for p in preps])
+    # marks a config makes at most, a sample per period and a close per day: its record array starts
+    # that large (capped at 2^20 rows; it grows past that), so a sweep's batch never copies one
+    per_day = DAY_MS // int(eps[:, P_SAMPLE_MS].min()) + 1
+    return BatchRun(spec, sp, eps, expect_marks=min(len(preps[0].days) * per_day + 2, 1 << 20))
 
 
 def compute_runs(preps: list[PreparedRun], where: str = "runs") -> list[Any]:

@@ -19,24 +19,47 @@ import numpy as np
 from hft.engine import enums as E
 from hft.reduce.honest import sharpe_stats
 
-__all__ = ["ANNUALISATION", "compute_metrics", "daily_returns", "daily_series"]
+__all__ = ["ANNUALISATION", "compute_metrics", "daily_returns", "daily_series", "metrics_and_daily"]
 
 ANNUALISATION = 252
 METRIC_NOTE = "Sharpe/Sortino/Calmar: UTC-day returns, annualised with 252 days (sqrt(252))"
 
 
-def daily_returns(marks: np.ndarray, capital: float) -> np.ndarray:
-    closes = marks["equity"][marks["day_close"] == 1]
+def _closes(marks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ts, equity) of the day-close marks."""
+    at = np.flatnonzero(marks["day_close"] == 1)
+    return marks["ts"][at], marks["equity"][at]
+
+
+def _returns(closes: np.ndarray, capital: float) -> np.ndarray:
     prev = np.concatenate([[capital], closes[:-1]])
     return closes / prev - 1.0
+
+
+def daily_returns(marks: np.ndarray, capital: float) -> np.ndarray:
+    return _returns(_closes(marks)[1], capital)
+
+
+def _series(ts: np.ndarray, r: np.ndarray) -> tuple[list, list[float]]:
+    days = ((ts - 1) // 86_400_000).astype("datetime64[D]").astype(object)
+    return list(days), r.tolist()
 
 
 def daily_series(marks: np.ndarray, capital: float) -> tuple[list, list[float]]:
     """(UTC dates, returns) of the day closes: the series behind every daily ratio. A close is
     stamped 24:00 of its day (hft.engine.enums), so its date is that of the instant before."""
-    close = marks["day_close"] == 1
-    days = ((marks["ts"][close] - 1) // 86_400_000).astype("datetime64[D]").astype(object)
-    return list(days), [float(x) for x in daily_returns(marks, capital)]
+    ts, equity = _closes(marks)
+    return _series(ts, _returns(equity, capital))
+
+
+def metrics_and_daily(
+    trades: np.ndarray, marks: np.ndarray, acct: np.ndarray, capital: float
+) -> tuple[dict, tuple[list, list[float]]]:
+    """`compute_metrics` and `daily_series` of one run, the day closes found once (a sweep actor
+    records every trial)."""
+    ts, equity = _closes(marks)
+    r = _returns(equity, capital)
+    return _metrics(trades, r, acct, capital), _series(ts, r)
 
 
 def sharpe_uncertainty(r: np.ndarray) -> dict:
@@ -60,9 +83,12 @@ def _finite(x: float) -> float | None:
 
 
 def compute_metrics(trades: np.ndarray, marks: np.ndarray, acct: np.ndarray, capital: float) -> dict:
+    return _metrics(trades, daily_returns(marks, capital), acct, capital)
+
+
+def _metrics(trades: np.ndarray, r: np.ndarray, acct: np.ndarray, capital: float) -> dict:
     equity = float(acct[E.A_EQUITY])
     net = equity - capital
-    r = daily_returns(marks, capital)
     days = int(r.size)
     sharpe = sortino = None
     if days >= 2:

@@ -4,8 +4,9 @@ Imports only NumPy and Numba (plus `hft.errors`); storage, configs and reports l
 `hft.backtest`. Layout: `enums` (slots, dtypes), `*_nb` modules (compiled kernels: `loop_nb` the
 per-tick loop, `events_nb` its rare paths, `signals_nb` the built-ins with register state,
 `batch_nb` K configs per tick, `runners_nb` the cached entry points, `windows_nb` the helpers of
-user strategies), `strategies` (built-in specs), `user` (user strategies: bounds-checked kernels,
-declared layouts), `run` (streaming facade). The README's rules, in plain Python, are in tests/oracle.
+user strategies, `records_nb` record rows into record arrays), `strategies` (built-in specs), `user`
+(user strategies: bounds-checked kernels, declared layouts), `run` (streaming facade). The README's
+rules, in plain Python, are in tests/oracle.
 """
 
 from __future__ import annotations

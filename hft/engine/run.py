@@ -13,6 +13,7 @@ import numpy as np
 
 from hft.engine import enums as E
 from hft.engine.loop_nb import finish_nb, init_acct_nb
+from hft.engine.records_nb import marks_into_nb, trades_into_nb
 from hft.engine.runners_nb import BATCH, SINGLE
 from hft.engine.strategies import StrategySpec
 from hft.engine.user import (
@@ -29,7 +30,16 @@ from hft.engine.user import (
 from hft.engine.validate_nb import TICK_PROBLEMS, check_ticks_nb
 from hft.errors import DataError, EngineError
 
-__all__ = ["exec_params", "Run", "BatchRun", "RunResult", "trades_from_rows", "marks_from_rows"]
+__all__ = [
+    "exec_params",
+    "Run",
+    "BatchRun",
+    "CheckedTicks",
+    "RunResult",
+    "check_ticks",
+    "trades_from_rows",
+    "marks_from_rows",
+]
 
 
 def exec_params(
@@ -127,6 +137,27 @@ def _check(ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, prev_ts: int, where
             f"{where}: tick {i} of the chunk at {when} (ts={int(ts[i])}, bid={bid[i]!r}, "
             f"ask={ask[i]!r}): {TICK_PROBLEMS[code]}"
         )
+
+
+@dataclass(frozen=True, eq=False)
+class CheckedTicks:
+    """A chunk that passed the tick check on its own, as read-only arrays (see `check_ticks`).
+
+    `BatchRun.feed_checked` trusts it and checks only that it continues the previous chunk (O(1)):
+    a sweep actor checks each day once when it enters its cache, not once per batch fed with it."""
+
+    ts: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+
+
+def check_ticks(ts, bid, ask) -> CheckedTicks | None:
+    """The chunk as `CheckedTicks` when every tick is good, else None: feed it unchecked (`feed`),
+    whose check then names the bad tick. Raises `EngineError` on mismatched shapes."""
+    ts, bid, ask = _as_arrays(ts, bid, ask)
+    _check_shape(ts, bid, ask, "ticks")
+    _, code = check_ticks_nb(ts, bid, ask, np.iinfo(np.int64).min)
+    return None if code else CheckedTicks(ts, bid, ask)
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -332,10 +363,21 @@ class Run:
         return self.result
 
 
+def _grown(records: np.ndarray, used: int, need: int) -> np.ndarray:
+    """`records` with room for `need` rows (at least doubled), its first `used` rows kept."""
+    out = np.empty(max(2 * records.size, need), records.dtype)
+    out[:used] = records[:used]
+    return out
+
+
 class BatchRun:
     """K parameter sets of one strategy advanced together over each chunk (state K x S).
 
-    Strategy state rows are sized for the largest config; a smaller one ignores its tail.
+    Strategy state rows are sized for the largest config; a smaller one ignores its tail. Records stay
+    in the kernel buffers until one is full or the batch finishes, then go straight into each config's
+    own record arrays (`records_nb`), which `finish` hands out as they are: no copy, and no result
+    holds another config's memory. `expect_marks` (marks a config will make, e.g. days x samples a
+    day) sizes those arrays from the start; they double when it was short.
     """
 
     def __init__(
@@ -347,6 +389,7 @@ class BatchRun:
         trade_cap: int = 1024,
         mark_cap: int = 2048,
         validate: bool = True,
+        expect_marks: int = 0,
     ) -> None:
         self.spec = spec
         self.sp = np.ascontiguousarray(np.atleast_2d(sps), dtype=np.float64)
@@ -361,8 +404,10 @@ class BatchRun:
         self.tbuf = np.zeros((k, max(trade_cap, E.T_ROOM), E.N_TCOLS))
         self.mbuf = np.zeros((k, max(mark_cap, E.M_ROOM), E.N_MCOLS))
         self.validate = validate
-        self._trades: list[list[np.ndarray]] = [[] for _ in range(k)]
-        self._marks: list[list[np.ndarray]] = [[] for _ in range(k)]
+        self._trades = [np.empty(self.tbuf.shape[1], E.TRADE_DTYPE) for _ in range(k)]
+        self._marks = [np.empty(max(expect_marks, self.mbuf.shape[1]), E.MARK_DTYPE) for _ in range(k)]
+        self._n_trades = [0] * k  # rows in each config's record arrays
+        self._n_marks = [0] * k
         self._kernel = BATCH.get(spec.signal)
         self._user = None if self._kernel else _User(spec, self.sp, self.ss, backing, self.ep)
         self._last_ts = np.iinfo(np.int64).min
@@ -373,15 +418,19 @@ class BatchRun:
         return self.sp.shape[0]
 
     def _drain(self) -> None:
-        for j in range(self.k):
-            nt = int(self.acct[j, E.A_N_TRADES])
-            nm = int(self.acct[j, E.A_N_MARKS])
-            if nt:
-                self._trades[j].append(self.tbuf[j, :nt].copy())
-                self.acct[j, E.A_N_TRADES] = 0.0
-            if nm:
-                self._marks[j].append(self.mbuf[j, :nm].copy())
-                self.acct[j, E.A_N_MARKS] = 0.0
+        """Move every buffered record into its config's record array."""
+        for col, arrays, n, buf, into in (
+            (E.A_N_TRADES, self._trades, self._n_trades, self.tbuf, trades_into_nb),
+            (E.A_N_MARKS, self._marks, self._n_marks, self.mbuf, marks_into_nb),
+        ):
+            for j, add in enumerate(self.acct[:, col].astype(np.int64).tolist()):
+                if add:
+                    at = n[j]
+                    if at + add > arrays[j].size:
+                        arrays[j] = _grown(arrays[j], at, at + add)
+                    into(buf[j, :add], arrays[j], at)
+                    n[j] = at + add
+            self.acct[:, col] = 0.0
 
     def feed(self, ts, bid, ask, *, where: str = "ticks") -> None:
         if self.results is not None:
@@ -389,16 +438,25 @@ class BatchRun:
         ts, bid, ask = _as_arrays(ts, bid, ask)
         if self.validate:
             _check(ts, bid, ask, self._last_ts, where)
+        self._advance(ts, bid, ask)
+
+    def feed_checked(self, ticks: CheckedTicks, *, where: str = "ticks") -> None:
+        """`feed` of a chunk already checked on its own: only its link to the previous chunk is checked."""
+        if self.results is not None:
+            raise EngineError("batch already finished")
+        ts, bid, ask = ticks.ts, ticks.bid, ticks.ask
+        if self.validate and ts.shape[0] and ts[0] < self._last_ts:
+            _check(ts, bid, ask, self._last_ts, where)  # names tick 0: timestamp goes backwards
+        self._advance(ts, bid, ask)
+
+    def _advance(self, ts, bid, ask) -> None:
         if ts.shape[0] == 0:
             return
         starts = np.zeros(self.k, dtype=np.int64)
         args = (ts, bid, ask, self.ep, self.sp, self.ss, self.acct, self.quotes, self.tbuf, self.mbuf, starts)
         u = self._user
-        while True:
-            stopped = self._kernel(*args) if self._kernel is not None else self._user_pass(args, starts)
-            self._drain()
-            if not stopped:
-                break
+        while self._kernel(*args) if self._kernel is not None else self._user_pass(args, starts):
+            self._drain()  # a record buffer filled up; otherwise records wait there for the next chunk
         if u is not None:
             u.check(self.ss, self.sp)
         self._last_ts = int(ts[-1])
@@ -434,10 +492,11 @@ class BatchRun:
         for j in range(self.k):
             finish_nb(self.ep[j], self.acct[j], self.tbuf[j], self.mbuf[j])
         self._drain()
-        out = []
-        for j in range(self.k):
-            tr = np.concatenate(self._trades[j]) if self._trades[j] else np.zeros((0, E.N_TCOLS))
-            mk = np.concatenate(self._marks[j]) if self._marks[j] else np.zeros((0, E.N_MCOLS))
-            out.append(RunResult(trades_from_rows(tr), marks_from_rows(mk), self.acct[j].copy()))
+        out = [
+            RunResult(
+                self._trades[j][: self._n_trades[j]], self._marks[j][: self._n_marks[j]], self.acct[j].copy()
+            )
+            for j in range(self.k)
+        ]
         self.results = out
         return out

@@ -1,10 +1,13 @@
 """The driver's ask/tell loop: trials asked from Optuna, batched to idle actors, results told back.
 
 The driver is the only process touching the study. Each idle actor gets up to `resources.batch`
-freshly asked trials; with a pruner the batch is stepped one UTC day at a time and the driver reports
-each trial's intermediate objective, pruning as Optuna decides. An actor whose process dies is
-replaced and its trials re-sent (up to `resources.max_retries`, then failed with the reason); a trial
-whose engine or parameters raise is told FAIL with the message in user attribute `error`.
+freshly asked trials, and without a pruner a second batch queued behind the first (Ray runs an
+actor's calls in order), so the actor starts it the moment the first ends instead of waiting for the
+driver to tell, ask and write; with a pruner the batch is stepped one UTC day at a time and the
+driver reports each trial's intermediate objective, pruning as Optuna decides. An actor whose
+process dies is replaced and its trials re-sent (up to `resources.max_retries`, then failed with the
+reason); a trial whose engine or parameters raise is told FAIL with the message in user attribute
+`error`.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ class WindowResult:
     n_trials: int = 0  # asked for: complete + pruned trials the study should reach
 
 
-@dataclass
+@dataclass(eq=False)
 class _Job:
     req: BatchRequest
     trials: dict[int, Any]  # key -> optuna.Trial (empty for plain configs)
@@ -85,6 +88,7 @@ class _Job:
     actor: Any = None
     sent: float = 0.0
     stepwise: bool = False
+    behind: bool = False  # queued behind another call of its actor, not started yet
 
 
 class Dispatch(Protocol):
@@ -97,6 +101,7 @@ class Dispatch(Protocol):
     idle: deque
     inflight: dict
 
+    def behind(self) -> int: ...
     def send(self, job: _Job) -> None: ...
     def advance(self, job: _Job, prune: list[int]) -> None: ...
     def wait(self, block: bool = True) -> tuple[_Job, StepReport | None, str | None] | None: ...
@@ -104,16 +109,37 @@ class Dispatch(Protocol):
 
 
 class _Dispatch:
-    """Ray actors: idle ones, calls in flight, and dead actors replaced."""
+    """Ray actors: idle ones, calls in flight, and dead actors replaced.
+
+    An actor running one whole batch (not stepped) can take a second, queued behind it: Ray runs an
+    actor's calls in order, so the second starts the moment the first ends. When an actor dies, each
+    of its calls fails on its own and comes back for a retry; it is replaced once, and a queued batch
+    that never started is marked `behind` (its retry is not counted as an attempt).
+    """
 
     def __init__(self, pool: ActorPool, stats: SweepStats) -> None:
         self.pool, self.stats = pool, stats
         self.idle = deque(pool.actors)
         self.inflight: dict[Any, _Job] = {}
+        self._jobs: dict[Any, list[_Job]] = {}  # live actor -> its jobs not released yet, in order sent
+        self._dead: set[Any] = set()  # actors replaced: their other calls fail (or end) on their own
+
+    def behind(self) -> int:
+        """Actors that can take one more whole batch now, queued behind the one they run."""
+        return sum(1 for jobs in self._jobs.values() if len(jobs) == 1 and not jobs[0].stepwise)
 
     def send(self, job: _Job) -> None:
-        """Start a batch on an idle actor (`begin` when stepped, else `run`)."""
-        job.actor, job.sent = self.idle.popleft(), time.perf_counter()
+        """Start a batch on an idle actor (`begin` when stepped, else `run`), else queue a whole
+        batch behind one that an actor runs (see `behind`)."""
+        if self.idle:
+            job.actor, job.behind = self.idle.popleft(), False
+        else:
+            free = [a for a, jobs in self._jobs.items() if len(jobs) == 1 and not jobs[0].stepwise]
+            if job.stepwise or not free:
+                raise SweepError("dispatch: no actor can take this batch now (a driver bug)")
+            job.actor, job.behind = free[0], True
+        job.sent = time.perf_counter()
+        self._jobs.setdefault(job.actor, []).append(job)
         ref = (job.actor.begin if job.stepwise else job.actor.run).remote(job.req)
         self.inflight[ref] = job
 
@@ -134,12 +160,15 @@ class _Dispatch:
         try:
             rep = ray.get(ready[0])
         except RayActorError as exc:
-            self.stats.actor_deaths += 1
-            new = self.pool.replace(job.actor)
-            job.actor = None
-            self.idle.append(new)
+            dead, job.actor = job.actor, None
+            if dead not in self._dead:  # its first call to fail: replace it, once
+                self._dead.add(dead)
+                self._jobs.pop(dead, None)
+                self.stats.actor_deaths += 1
+                self.idle.append(self.pool.replace(dead))
             return job, None, f"actor died: {str(exc).splitlines()[0][:300]}"
         except RayTaskError as exc:  # a bug, not bad input: fail the batch's trials, do not retry
+            self._started_next(job)
             self.release(job)
             why = f"worker error: {exc.cause!r}" if exc.cause is not None else str(exc)[:500]
             keys = [t.key for t in job.req.tasks if not job.trials or t.key in job.trials]
@@ -149,12 +178,29 @@ class _Dispatch:
                 None,
             )
         self.stats.add(rep, time.perf_counter() - job.sent)
+        if rep.done:
+            self._started_next(job)
         return job, rep, None
 
+    def _started_next(self, job: _Job) -> None:
+        """The batch queued behind `job` on its actor runs now (its round trip is timed from here)."""
+        for other in self._jobs.get(job.actor, ()):
+            if other.behind:
+                other.behind, other.sent = False, time.perf_counter()
+                break
+
     def release(self, job: _Job) -> None:
-        if job.actor is not None:
-            self.idle.append(job.actor)
+        """`job` is over: its actor takes the next batch (idle when nothing is queued behind)."""
+        if job.actor is None or job.actor in self._dead:
             job.actor = None
+            return
+        jobs = self._jobs.get(job.actor, [])
+        if job in jobs:
+            jobs.remove(job)
+        if not jobs:
+            self._jobs.pop(job.actor, None)
+            self.idle.append(job.actor)
+        job.actor = None
 
 
 def _tell(study: optuna.Study, trial, values=None, state: TrialState | None = None) -> None:
@@ -289,7 +335,7 @@ def optimise(
         if callback is not None:
             callback(stats, pool)
         if died is not None:
-            job.attempts += 1
+            job.attempts += 0 if job.behind else 1  # a batch queued behind never started
             if job.attempts > spec.resources.max_retries:
                 for k_ in list(job.trials):
                     finish(job.trials.pop(k_), "failed", error=f"{died} (after {job.attempts} attempts)")
@@ -322,39 +368,53 @@ def optimise(
 
     with batched(study):
         label_study(study, spec, start=start, end=end, store=store, phase=str((tags or {}).get("phase", "")))
+
+    def fill(slots: int) -> list[_Job]:
+        """Up to `slots` batches: retries first, then freshly asked trials, the rest shared evenly."""
+        nonlocal remaining, live_trials
+        jobs: list[_Job] = []
+        while slots and (retry or remaining > 0):
+            slots -= 1
+            if retry:
+                jobs.append(retry.popleft())
+                continue
+            share = math.ceil(remaining / (slots + 1))
+            k = max(1, min(spec.resources.batch, remaining, share))
+            t = time.perf_counter()
+            try:
+                trials = [study.ask(dists) for _ in range(k)]
+            except Exception as exc:  # leaves a RUNNING trial, recovered on the next run
+                raise SweepError(
+                    f"study {study.study_name}: the sampler could not propose a trial: "
+                    f"{str(exc).splitlines()[0][:300]} (rerun to resume)"
+                ) from exc
+            stats.ask_s += time.perf_counter() - t
+            remaining -= k
+            live_trials += k
+            jobs.append(_Job(request(trials), {tr.number: tr for tr in trials}, stepwise=stepwise))
+        return jobs
+
     got = None
     try:
         while True:
             # Results that are in, then new trials for every idle actor: one storage write (journal).
             # Batches are sent once that write is done, so no actor writes rows of a trial the
             # storage does not know yet (a driver killed in between would give its number again).
-            ready: list[_Job] = []
             with batched(study):
                 while got is not None:
                     handle(*got)
                     got = disp.wait(block=False) if disp.inflight else None
-                free = len(disp.idle)
-                while free and (retry or remaining > 0):
-                    free -= 1
-                    if retry:
-                        ready.append(retry.popleft())
-                        continue
-                    share = math.ceil(remaining / (free + 1))
-                    k = max(1, min(spec.resources.batch, remaining, share))
-                    t = time.perf_counter()
-                    try:
-                        trials = [study.ask(dists) for _ in range(k)]
-                    except Exception as exc:  # leaves a RUNNING trial, recovered on the next run
-                        raise SweepError(
-                            f"study {study.study_name}: the sampler could not propose a trial: "
-                            f"{str(exc).splitlines()[0][:300]} (rerun to resume)"
-                        ) from exc
-                    stats.ask_s += time.perf_counter() - t
-                    remaining -= k
-                    live_trials += k
-                    ready.append(_Job(request(trials), {tr.number: tr for tr in trials}, stepwise=stepwise))
+                ready = fill(len(disp.idle))
+                if not ready:  # every actor busy: their next batches ride on this write
+                    ready = fill(disp.behind())
             for job in ready:
                 disp.send(job)
+            if disp.behind() and (retry or remaining > 0):
+                # actors just started: queue their next batch now (its own write, while they run)
+                with batched(study):
+                    ready = fill(disp.behind())
+                for job in ready:
+                    disp.send(job)
             if not disp.inflight:
                 break
             got = disp.wait()

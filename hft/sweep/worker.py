@@ -27,7 +27,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import yaml
@@ -38,12 +38,14 @@ from hft.backtest.config import parse_config
 from hft.backtest.params import get_strategy
 from hft.engine import Run
 from hft.engine import enums as E
+from hft.engine.run import CheckedTicks, check_ticks
 from hft.errors import HftError
 from hft.store.fs import Store, open_store
 from hft.store.results import params_json, write_part
 from hft.store.ticks import iter_tick_batches, partition_parts
 
 __all__ = [
+    "Day",
     "DayCache",
     "TrialTask",
     "BatchRequest",
@@ -58,44 +60,61 @@ __all__ = [
 _ANNUAL = math.sqrt(252)
 
 
+class Day(NamedTuple):
+    """A day's ticks from `DayCache`: read-only arrays, and the same as `CheckedTicks` when every tick
+    passed the engine's check (None: a bad tick, which feeding the arrays names)."""
+
+    ts: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+    checked: CheckedTicks | None
+
+
 class DayCache:
-    """(store, symbol, day) -> contiguous ts/bid/ask arrays, least recently used evicted past `cap_bytes`."""
+    """(store, symbol, day) -> a `Day`, least recently used evicted past `cap_bytes`.
+
+    A day is checked once as it is read (every batch then feeds it with an O(1) check of its link to
+    the previous day instead of a pass over its ticks); its arrays are made read-only so nothing can
+    change them after the check."""
 
     def __init__(self, cap_bytes: int) -> None:
         self.cap = int(cap_bytes)
-        self._days: OrderedDict[tuple[str, str, str], tuple[np.ndarray, ...]] = OrderedDict()
+        self._days: OrderedDict[tuple[str, str, str], Day] = OrderedDict()
         self.bytes = 0
         self.reads = 0  # partitions read from the store
         self.hits = 0
 
-    def get(self, st: Store, symbol: str, day: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def get(self, st: Store, symbol: str, day: date) -> Day:
         key = (st.url, symbol, day.isoformat())
         got = self._days.get(key)
         if got is not None:
             self._days.move_to_end(key)
             self.hits += 1
-            return got  # type: ignore[return-value]
-        arrays = self._read(st, symbol, day)
+            return got
+        got = self._read(st, symbol, day)
         self.reads += 1
-        size = sum(a.nbytes for a in arrays)
+        size = sum(a.nbytes for a in got[:3])
         if size <= self.cap:
             while self._days and self.bytes + size > self.cap:
                 _, old = self._days.popitem(last=False)
-                self.bytes -= sum(a.nbytes for a in old)
-            self._days[key] = arrays
+                self.bytes -= sum(a.nbytes for a in old[:3])
+            self._days[key] = got
             self.bytes += size
-        return arrays
+        return got
 
     @staticmethod
-    def _read(st: Store, symbol: str, day: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _read(st: Store, symbol: str, day: date) -> Day:
         if not st.exists(*partition_parts(symbol, day), "ticks.parquet"):
-            empty = np.empty(0)
-            return np.empty(0, dtype=np.int64), empty, empty
-        parts = list(iter_tick_batches(st, symbol, day, day, ("ts", "bid", "ask")))
-        return tuple(  # type: ignore[return-value]
-            np.ascontiguousarray(np.concatenate([p[c] for p in parts]), dtype=d)
-            for c, d in (("ts", np.int64), ("bid", np.float64), ("ask", np.float64))
-        )
+            arrays = (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0))
+        else:
+            parts = list(iter_tick_batches(st, symbol, day, day, ("ts", "bid", "ask")))
+            arrays = tuple(
+                np.ascontiguousarray(np.concatenate([p[c] for p in parts]), dtype=d)
+                for c, d in (("ts", np.int64), ("bid", np.float64), ("ask", np.float64))
+            )
+        for a in arrays:
+            a.flags.writeable = False
+        return Day(*arrays, check_ticks(*arrays))
 
 
 @dataclass(frozen=True)
@@ -432,7 +451,7 @@ class SweepWorker:
                 lv.run = self._new_run(lv)
                 for day in lv.prep.days:
                     r0 = time.perf_counter()
-                    ts, bid, ask = self._ticks(lv.prep, day)
+                    ts, bid, ask, _ = self._ticks(lv.prep, day)
                     report.read_s += time.perf_counter() - r0
                     lv.run.feed(ts, bid, ask, where=self._where(prep0))
                     report.fed_ticks += ts.size
@@ -448,9 +467,12 @@ class SweepWorker:
         batch = batch_of([lv.prep for lv in live])
         for day in prep0.days:
             r0 = time.perf_counter()
-            ts, bid, ask = self._ticks(prep0, day)
+            ts, bid, ask, checked = self._ticks(prep0, day)
             report.read_s += time.perf_counter() - r0
-            batch.feed(ts, bid, ask, where=self._where(prep0))
+            if checked is not None:  # checked once as it entered the cache
+                batch.feed_checked(checked, where=self._where(prep0))
+            else:
+                batch.feed(ts, bid, ask, where=self._where(prep0))
             report.fed_ticks += ts.size * len(live)
         results = batch.finish()
         share = (time.perf_counter() - t) / len(live)
@@ -499,7 +521,7 @@ class SweepWorker:
             day = b["days"][b["next"]]
             b["next"] += 1
             r0 = time.perf_counter()
-            ts, bid, ask = self._ticks(b["live"][0].prep, day)
+            ts, bid, ask, _ = self._ticks(b["live"][0].prep, day)
             rep.read_s += time.perf_counter() - r0
             keep = []
             for lv in b["live"]:

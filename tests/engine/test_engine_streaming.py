@@ -65,3 +65,46 @@ def test_batch_equals_single_runs(name, eurusd):
         np.testing.assert_array_equal(got.trades, single.trades)
         np.testing.assert_array_equal(got.marks, single.marks)
         assert got.acct.tobytes() == single.acct.tobytes()
+
+
+def test_checked_chunks_skip_the_tick_check_but_not_the_link_between_chunks(eurusd):
+    """A chunk checked once (`check_ticks`, as a sweep actor's day cache does) feeds a batch with the
+    result of an unchecked feed, bit for bit; a bad chunk is never trusted, and a checked chunk that
+    starts before the previous one ended is rejected with the message an unchecked feed gives."""
+    from hft.engine.run import check_ticks
+    from hft.errors import DataError
+
+    ts, bid, ask = eurusd["ts"], eurusd["bid"], eurusd["ask"]
+    cut = int(np.searchsorted(ts, (ts[0] // 86_400_000 + 1) * 86_400_000))
+    first, second = check_ticks(ts[:cut], bid[:cut], ask[:cut]), check_ticks(ts[cut:], bid[cut:], ask[cut:])
+    assert first is not None and second is not None
+    assert not (first.ts.flags.writeable or first.bid.flags.writeable or first.ask.flags.writeable)
+    sps = np.stack([S.ema_cross_params(f, s) for f, s in [(50, 200), (300, 3000)]])
+
+    def batch():
+        return BatchRun(BUILTINS["ema_cross"], sps, fixture_exec("ema_cross"), trade_cap=8, mark_cap=8)
+
+    checked, raw = batch(), batch()
+    checked.feed_checked(first)
+    checked.feed_checked(second)
+    raw.feed(ts[:cut], bid[:cut], ask[:cut])
+    raw.feed(ts[cut:], bid[cut:], ask[cut:])
+    for got, want in zip(checked.finish(), raw.finish(), strict=True):
+        assert len(want.trades) > 0
+        assert got.trades.tobytes() == want.trades.tobytes() and got.marks.tobytes() == want.marks.tobytes()
+        assert got.acct.tobytes() == want.acct.tobytes()
+
+    for k, (t, b, a) in enumerate([(1, np.nan, 1.1), (1, 1.2, 1.1), (1, -1.0, 1.1), (-5, 1.0, 1.1)]):
+        bad_ts, bad_bid, bad_ask = ts[:cut].copy(), bid[:cut].copy(), ask[:cut].copy()
+        j = 100 + k
+        bad_ts[j], bad_bid[j], bad_ask[j] = bad_ts[j - 1] + t, b, a
+        assert check_ticks(bad_ts, bad_bid, bad_ask) is None, k
+
+    late, plain = batch(), batch()
+    late.feed_checked(second)
+    plain.feed(ts[cut:], bid[cut:], ask[cut:])
+    with pytest.raises(DataError, match=r"EURUSD: tick 0 .*backwards") as trusted:
+        late.feed_checked(first, where="EURUSD")
+    with pytest.raises(DataError) as unchecked:
+        plain.feed(ts[:cut], bid[:cut], ask[:cut], where="EURUSD")
+    assert str(trusted.value) == str(unchecked.value)

@@ -1,4 +1,4 @@
-"""A test actor: `SweepWorker` that can hold a computed batch right before or right after its part is
+"""Test actors: a `SweepWorker` that can hold a computed batch right before or right after its part is
 written, on a gate folder (the `gate` parameter of the `gated_ema` test strategy).
 
 While `{gate}/write-hold` exists (its text: how many batches to let through first), a later batch,
@@ -6,6 +6,7 @@ once computed, holds in its write step. The first batch to hold claims `{gate}/s
 its part, leaves `{gate}/written-{pid}` and waits (its results never reach the driver). Every other
 batch leaves `{gate}/computed-{pid}` and waits without writing. So a test that kills the driver knows
 it killed one batch between its write and the study's tell, and one between compute and write.
+`SizeRecordingWorker` only remembers the size of each batch it ran.
 """
 
 from __future__ import annotations
@@ -53,3 +54,18 @@ def markers(gate: Path, kind: str) -> dict[int, list[int]]:
         _, pid, trials = p.name.split("-", 2)
         out[int(pid)] = [int(x) for x in trials.split("_")]
     return out
+
+
+class SizeRecordingWorker(SweepWorker):
+    """`SweepWorker` that remembers how many trials each of its `run` calls got (`sizes`)."""
+
+    def __init__(self, cache_mb: int = 512) -> None:
+        super().__init__(cache_mb)
+        self._sizes: list[int] = []
+
+    def run(self, req):
+        self._sizes.append(len(req.tasks))
+        return super().run(req)
+
+    def sizes(self) -> list[int]:
+        return list(self._sizes)

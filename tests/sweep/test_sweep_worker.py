@@ -232,3 +232,30 @@ def test_batched_trials_match_a_plain_python_ema_cross_from_the_readme_rules(tmp
         assert got["net_pnl"].to_list() == pytest.approx([w[3] for w in want], abs=1e-9), p
         assert o.metrics["net_pnl"] == pytest.approx(sum(w[3] for w in want), abs=1e-9), p
         assert o.metrics["fees"] == pytest.approx(len(want) * 2 * EXEC["size"] * 0.02, abs=1e-9), p
+
+
+def test_a_corrupt_day_is_rejected_from_the_cache_batch_after_batch(week_store):
+    """Days are checked once, as they enter the actor's cache; a day that failed is fed unchecked, so
+    every batch over it names the bad tick (the batch then runs its trials one by one to say so)."""
+    from hft.data.synth import synth_day
+    from hft.store.ticks import write_day
+
+    bad_day = START + timedelta(days=2)
+    ticks = synth_day("XAUUSD", bad_day, seed=5, activity=0.05)
+    j = ticks.size // 2
+    ticks["bid"][j] = ticks["ask"][j] + 0.5  # crossed quote
+    write_day(week_store, "XAUUSD", bad_day, ticks)
+    spec = parse_spec(spec_dict(week_store, "w_corrupt"))
+    worker = SweepWorker(cache_mb=64)
+    when = datetime.fromtimestamp(int(ticks["ts"][j]) / 1000, tz=UTC).isoformat(timespec="milliseconds")
+    for i in range(2):  # the second batch finds every day in the cache
+        tasks = [TrialTask(t.key + 10 * i, t.config, t.tags) for t in _tasks(spec, week_store, PARAMS)]
+        rep = worker.run(BatchRequest(tasks, folders=False))
+        assert [o.status for o in rep.outcomes] == ["failed"] * 3
+        for o in rep.outcomes:
+            assert f"XAUUSD: tick {j} of the chunk at {when}" in o.error and "crossed quote" in o.error
+    assert worker.stats()["reads"] == 3  # each day up to the bad one read (and checked) once
+    good = _tasks(spec, week_store, PARAMS, end=bad_day - timedelta(days=1))  # the days before it
+    rep = worker.run(BatchRequest([TrialTask(t.key + 20, t.config, t.tags) for t in good], folders=False))
+    assert [o.status for o in rep.outcomes] == ["complete"] * 3
+    assert worker.stats()["reads"] == 3
