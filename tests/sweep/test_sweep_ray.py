@@ -108,6 +108,8 @@ def test_walk_forward_scores_the_train_winner_on_the_next_days(ray_module, week_
         assert fold == r["fold"]
     assert res.aggregate["oos_net_pnl"] == pytest.approx(sum(r["net_pnl"] for r in rows))
     assert res.aggregate["folds_ok"] == 2
+    # both folds' train trials (5 each, within the top 20) packed from the actors, none run again
+    assert (res.artifacts["packed"], res.artifacts["retained"], res.artifacts["rebuilt"]) == (10, 10, 0)
 
 
 def test_walk_forward_report_heads_with_out_of_sample_and_prints_selection_statistics(
