@@ -77,11 +77,15 @@ def kept_rows(
     return kept, set(scan.run_folders)
 
 
+_TAKE_S = 120.0
+
+
 def collect_retained(
     pool: ActorPool | None, windows: list[tuple], rows: list[dict[str, Any]]
 ) -> dict[str, pa.Table]:
     """Pack rows of `rows` (kept result rows) that the pool's actors hold, by run id; the actors drop
-    `windows` (hft.sweep.retain). An actor that fails to answer holds nothing."""
+    `windows` (hft.sweep.retain). An actor that dies or does not answer in `_TAKE_S` holds nothing
+    (its runs are rebuilt)."""
     if pool is None or not pool.actors:
         return {}
     import ray
@@ -90,9 +94,9 @@ def collect_retained(
     out: dict[str, pa.Table] = {}
     for ref in [a.take_retained.remote(windows, wanted) for a in pool.actors]:
         try:
-            got = ray.get(ref)
-        except ray.exceptions.RayError:
-            continue  # a dead actor: its runs are rebuilt
+            got = ray.get(ref, timeout=_TAKE_S)
+        except ray.exceptions.RayError:  # GetTimeoutError is one
+            continue
         for run_id, trial, table in got:
             if wanted.get(run_id, (None,))[0] == trial:
                 out.setdefault(run_id, table)
