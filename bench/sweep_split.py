@@ -5,8 +5,9 @@
 
 Reuses the month bench/sweep.py synthesised and ingested in --workdir (run that first). In one local
 Ray (2 CPUs): a warm-up sweep, then --repeat timed sweeps; each prints its wall time and the seconds
-spent in each step of `run_sweep` (study binding, `optimise`, the kept runs' rebuild and pack,
-leaderboard, selection statistics, sweep.yaml), timed by wrapping those functions.
+spent in each step of `run_sweep` (study binding, `optimise`, the kept runs taken from the actors,
+those rebuilt and the pack, leaderboard, selection statistics, sweep.yaml), timed by wrapping those
+functions.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def main() -> None:
     for name in STEPS:
         timed(run, name, name)
     timed(keep, "kept_rows", "  keep: scan for the kept rows")
+    timed(keep, "collect_retained", "  keep: runs taken from the actors")
     timed(keep, "write_kept", "  keep: rebuild + pack")
     tag = os.getpid()
     with ray_session(num_cpus=2, object_store_memory=256 * 1024**2):

@@ -85,7 +85,8 @@ def print_result(res, echo=typer.echo, width: int | None = None) -> None:
         tests = f"{res.folder}/<run_id>/ for the test runs; " if res.walkforward else ""
         echo(
             f"  runs:    {a.get('file') or res.folder + '/kept.parquet'}: trades and equity of "
-            f"{a['kept']} kept trial(s) (top {a['top_k']} per objective, Pareto front); "
+            f"{a['kept']} kept trial(s) (top {a['top_k']} per objective, Pareto front; new to the pack: "
+            f"{a.get('retained', 0)} from the actors, {a.get('rebuilt', 0)} run again); "
             f"{tests}any other: hft rerun RUN_ID --store …"
         )
     else:

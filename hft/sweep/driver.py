@@ -27,6 +27,7 @@ from hft.errors import SweepError
 from hft.sweep.journal import batched
 from hft.sweep.labels import label_study, metric_attrs, set_user_attrs
 from hft.sweep.pool import ActorPool
+from hft.sweep.retain import RetainPolicy
 from hft.sweep.spec import SweepSpec
 from hft.sweep.study import counted, grid_open
 from hft.sweep.worker import BatchRequest, StepReport, TrialOutcome, TrialTask
@@ -329,6 +330,7 @@ def optimise(
             stepwise=stepwise,
             storage_options=storage_options or {},
             folders=spec.artifacts_top_k == "all",
+            retain=RetainPolicy.for_window(spec, store, (tags or {}).get("fold")),
         )
 
     def handle(job: _Job, rep: StepReport | None, died: str | None) -> None:

@@ -1,8 +1,9 @@
 """`run_sweep` and `run_configs`: a spec (or plain run configs) through the actor pool, end to end.
 
 Writes, under `{store}/runs/{sweep}/`: the trial rows as Parquet parts in `trials/` (one per batch,
-hft.store.results), `kept.parquet` with the trades and equity of the top trials (hft.sweep.keep; with
-`artifacts_top_k: all` a run folder per completed trial instead), a run folder per walk-forward test run,
+hft.store.results), `kept.parquet` with the trades and equity of the top trials (hft.sweep.keep; packed
+before the pool it started is closed, since its actors hold most of them; with `artifacts_top_k: all`
+a run folder per completed trial instead), a run folder per walk-forward test run,
 `walkforward.parquet` (see hft.sweep.walkforward), and `sweep.yaml` (spec, storage, counts, best
 trials, the walk-forward aggregate, and the selection statistics computed from the parts: n_tried,
 n_effective, expected max Sharpe, DSR, PBO, walk-forward degradation). The Optuna study lives in the
@@ -272,11 +273,13 @@ def run_sweep(
             _walk_forward(
                 spec, st, open_bound, actors, n, storage_options, progress, res, callback, echo, rows
             )
-    studies = [(f, w.study) for f, w in res.windows]
+        studies = [(f, w.study) for f, w in res.windows]
+        with phases(enabled=progress) as tell:
+            if spec.artifacts_top_k != "all":
+                tell(f"sweep {spec.name}: kept trials' trades and equity")
+            # while the pool is up: its actors hold most kept runs (a pool never started holds none)
+            res.artifacts = keep_artifacts(spec, st, studies, pool)
     with phases(enabled=progress) as tell:
-        if spec.artifacts_top_k != "all":
-            tell(f"sweep {spec.name}: kept trials' trades and equity (kernels compile once: one-time)")
-        res.artifacts = keep_artifacts(spec, st, studies)
         tell(f"sweep {spec.name}: leaderboard and selection statistics")
         runs = st.uri("runs")
         res.leaderboard = leaderboard_rows(spec, runs, studies, spec.top, storage_options=storage_options)

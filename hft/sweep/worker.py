@@ -16,7 +16,10 @@ batch's trial numbers, so a batch retried after a dead actor replaces its part. 
 written before the batch's results go back to the driver, which tells the study only then: a trial
 the study records as finished has its row. With `folders=True` (walk-forward test runs, a spec with
 `artifacts_top_k: all`) each completed trial also writes its run folder (trades, equity, summary);
-otherwise the sweep keeps trades and equity for its top trials only (hft.sweep.keep).
+otherwise the sweep keeps trades and equity for its top trials only (hft.sweep.keep): with a
+`BatchRequest.retain` policy the actor holds each window's local top K completed trials (engine result
+and summary, hft.sweep.retain) once their rows are written, and hands them over in `take_retained`, so
+the driver packs them without running them again.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from hft.errors import HftError
 from hft.store.fs import Store, open_store
 from hft.store.results import params_json, write_part
 from hft.store.ticks import iter_tick_batches, partition_parts
+from hft.sweep.retain import RetainedRun, RetainedRuns, RetainPolicy
 
 __all__ = [
     "Day",
@@ -134,6 +138,7 @@ class BatchRequest:
     stepwise: bool = False
     storage_options: dict[str, Any] = field(default_factory=dict)
     folders: bool = True  # False: result rows only; run folders come later for the trials kept
+    retain: RetainPolicy | None = None  # hold the window's best trials for the kept pack (None: none)
 
 
 @dataclass
@@ -244,6 +249,9 @@ class SweepWorker:
         self._twins: list[tuple[int, int]] = []
         self._rows: dict[int, dict[str, Any]] = {}  # this batch's result rows by trial key
         self._folders = True  # write run folders for this batch (BatchRequest.folders)
+        self._retain: RetainPolicy | None = None  # this batch's BatchRequest.retain
+        self._computed: dict[int, RetainedRun] = {}  # this batch's completed runs, offered once written
+        self.retained = RetainedRuns()
         self.parts: list[str] = []  # URLs of the parts this worker wrote
         self.trials = 0
         self.node_id = _ray_node_id()  # recorded in every run this worker writes
@@ -258,7 +266,16 @@ class SweepWorker:
             "hits": self.cache.hits,
             "cached_mb": self.cache.bytes / 1024**2,
             "trials": self.trials,
+            "retained": len(self.retained),
+            "retained_windows": len(self.retained.windows),
         }
+
+    def take_retained(
+        self, windows: list[tuple], wanted: dict[str, tuple[int, str | None]]
+    ) -> list[tuple[str, int, Any]]:
+        """The held runs of `windows` that `wanted` names (run id -> (trial, created)), as kept-pack
+        rows; the windows are then dropped (hft.sweep.retain)."""
+        return self.retained.take(windows, wanted)
 
     # -- batch set-up -------------------------------------------------------------------------
     def _store(self, url: str, opts: dict[str, Any]) -> Store:
@@ -272,6 +289,8 @@ class SweepWorker:
         live, failed = [], []
         self._rows = {}
         self._folders = req.folders
+        self._retain = req.retain
+        self._computed = {}
         seen: dict[str, int] = {}
         self._twins: list[tuple[int, int]] = []  # (key, key of the identical trial computed in this batch)
         for task in req.tasks:
@@ -365,16 +384,24 @@ class SweepWorker:
             parts.setdefault(k, (self._store(url, req.storage_options), [], []))
             parts[k][1].append(row)
             parts[k][2].append(row["trial"])
+        written = True
         for (_, group, _, _), (st, rows, keys) in parts.items():
             try:
                 got = write_part(st, str(group), rows, keys)
             except HftError as exc:
                 for o in outs:
                     o.status, o.error = "failed", f"result rows not written: {exc}"
+                written = False
                 break
             if got:
                 self.parts.append(got)
         self._rows = {}
+        if written and self._retain is not None:  # only runs whose rows exist can be kept
+            for o in outs:
+                run = self._computed.get(o.key)
+                if run is not None and o.status == "complete":
+                    self.retained.offer(self._retain, run)
+        self._computed = {}
 
     def _with_twins(self, outs: list[TrialOutcome]) -> list[TrialOutcome]:
         by = {o.key: o for o in outs}
@@ -409,6 +436,9 @@ class SweepWorker:
         except HftError as exc:
             return TrialOutcome(lv.task.key, "failed", error=str(exc))
         self._rows[lv.task.key] = out.row
+        if self._retain is not None:
+            trial = lv.task.tags.get("trial", lv.task.key)
+            self._computed[lv.task.key] = RetainedRun(out.run_id, trial, out.summary, res)
         self.trials += 1
         return TrialOutcome(
             lv.task.key,

@@ -1,5 +1,7 @@
-"""The kept-runs pack without Ray: one object per sweep holding the same trades, equity and summary
-that `hft rerun` writes as a folder, on a local folder and on S3 (moto)."""
+"""The kept-runs pack: one object per sweep holding the same trades, equity and summary that
+`hft rerun` writes as a folder, on a local folder and on S3 (moto); and, on a real local Ray, the
+same pack whether its runs come from the actors that computed them or are run again by the driver
+(an actor replaced, a resumed sweep)."""
 
 from __future__ import annotations
 
@@ -8,13 +10,17 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
+from optuna.trial import TrialState
 
 from hft.backtest import artifacts as A
 from hft.backtest.rerun import find_row, rebuild_many, rerun
 from hft.reduce.scan import polars_storage_options
 from hft.store import open_store
 from hft.store.kept import copy_kept, kept_ids, kept_row, read_kept, write_kept
-from hft.sweep import parse_spec
+from hft.sweep import parse_spec, run_sweep
+from hft.sweep.keep import keep_artifacts, kept_rows
+from hft.sweep.pool import ActorPool
 from hft.sweep.worker import BatchRequest, SweepWorker, TrialTask
 
 from .conftest import START, spec_dict
@@ -95,3 +101,109 @@ def test_rebuilt_and_packed_runs_equal_what_hft_rerun_writes_byte_for_byte(week_
         for name, frame in (("trades.parquet", got.trades), ("equity.parquet", got.equity)):
             want = pl.read_parquet(folder / name)
             assert frame.schema == want.schema and frame.equals(want), name
+
+
+def _quiet(**kw):
+    return {"progress": False, "echo": lambda _s: None, **kw}
+
+
+def _assert_pack_is_the_rebuild(spec, st, res) -> list[str]:
+    """Every run in the sweep's pack equals the driver's rebuild of the row it keeps (the oracle
+    `hft rerun` matches byte for byte): summary text, trades and equity. Returns the packed ids."""
+    studies = [(f, w.study) for f, w in res.windows]
+    rows = kept_rows(spec, st, studies)[0].to_dicts()
+    url = st.uri("runs", spec.name, "kept.parquet")
+    assert sorted(kept_ids(st, spec.name)) == sorted(r["run_id"] for r in rows)
+    traded = 0
+    for row, outcome, x in rebuild_many(rows, st):
+        got = read_kept(url, row["run_id"])
+        assert got.summary.encode() == A.yaml_bytes(outcome.summary), row["run_id"]
+        for frame, want in ((got.trades, A.trades_table(x.trades)), (got.equity, A.equity_table(x.marks))):
+            want = pl.from_arrow(want)
+            assert frame.schema == want.schema and frame.equals(want), row["run_id"]
+        traded += got.trades.height > 0
+    assert traded  # the comparison saw trades, not only empty tables
+    return [r["run_id"] for r in rows]
+
+
+def _yaml_artifacts(st, name: str) -> dict:
+    return yaml.safe_load(st.read_bytes("runs", name, "sweep.yaml"))["artifacts"]
+
+
+def test_kept_runs_come_from_the_actors_equal_to_their_rebuild_and_none_is_run_again(ray_module, week_store):
+    """The actors hand over the top K they computed: the pack equals the rebuild of the kept rows
+    run for run, and equals the pack the rebuild path writes for the same sweep; sweep.yaml says
+    nothing was run again, and the actors hold nothing once the driver took them."""
+    spec = parse_spec(spec_dict(week_store, "k_held", n_trials=10, artifacts_top_k=4))
+    st = open_store(week_store)
+    pool = ActorPool(spec.resources)
+    try:
+        res = run_sweep(spec, pool=pool, **_quiet())
+        left = [(s["retained"], s["retained_windows"]) for s in pool.stats()]
+    finally:
+        pool.close()
+    assert left == [(0, 0), (0, 0)]  # taken, then dropped: a reused pool does not grow
+    done = res.windows[0][1].study.get_trials(states=(TrialState.COMPLETE,))
+    by_value = sorted(done, key=lambda t: (-t.value, t.number))
+    top = list(dict.fromkeys(t.user_attrs["run"]["run_id"] for t in by_value))[:4]
+    assert sorted(_assert_pack_is_the_rebuild(spec, st, res)) == sorted(top)
+    want = {
+        "top_k": 4,
+        "kept": 4,
+        "packed": 4,
+        "retained": 4,
+        "rebuilt": 0,
+        "file": st.uri("runs", "k_held", "kept.parquet"),
+    }
+    assert res.artifacts == want and _yaml_artifacts(st, "k_held") == want
+    held = pq.read_table(st.path("runs", "k_held", "kept.parquet"))
+    st.fs.rm(st.path("runs", "k_held", "kept.parquet"))  # the same sweep through the rebuild path
+    again = keep_artifacts(spec, st, [(None, res.windows[0][1].study)])
+    assert (again["retained"], again["rebuilt"]) == (0, 4)
+    assert pq.read_table(st.path("runs", "k_held", "kept.parquet")).equals(held)
+
+
+def test_runs_of_replaced_actors_are_run_again_and_packed_the_same(ray_module, week_store):
+    """Both actors are killed once some trials came back: what they held is gone, the replacements
+    hold the rest; the pack is still every kept run as its rebuild, and sweep.yaml counts each side."""
+    import ray
+
+    spec = parse_spec(spec_dict(week_store, "k_dead", n_trials=8))  # top 20: every trial kept
+    pool = ActorPool(spec.resources)
+    lost: list[int] = []
+
+    def kill_once(stats, pool_) -> None:
+        if not lost and stats.trials >= 2:
+            lost.append(stats.trials)  # came back from (so held by) the actors killed now
+            for a in pool_.actors:
+                ray.kill(a, no_restart=True)
+
+    try:
+        res = run_sweep(spec, pool=pool, callback=kill_once, **_quiet())
+    finally:
+        pool.close()
+    assert lost and res.stats.actor_deaths >= 1 and pool.replaced >= 1
+    st = open_store(week_store)
+    ids = _assert_pack_is_the_rebuild(spec, st, res)
+    a = _yaml_artifacts(st, "k_dead")
+    assert a["packed"] == len(ids) == a["retained"] + a["rebuilt"] and len(ids) >= 6
+    assert a["rebuilt"] == lost[0] and a["retained"] >= 1
+
+
+def test_a_resumed_sweep_packs_old_runs_from_the_pack_or_runs_them_again(ray_module, week_store):
+    """4 trials keeping 2; resumed to 8 keeping all: the sampler (same seed) repeats the first 4
+    parameter sets, so the kept rows are trials 0-3 (a run id keeps its lowest trial): 2 copied from
+    the old pack, 2 run again (their actors are gone; the new actors hold twins 4-7, not those rows).
+    Resumed to 12 with another seed: 4 new runs, all from the actors, the rest copied."""
+    raw = spec_dict(week_store, "k_resume", n_trials=4, artifacts_top_k=2)
+    first = run_sweep(parse_spec(raw), **_quiet())
+    assert (first.artifacts["retained"], first.artifacts["rebuilt"]) == (2, 0)
+    st = open_store(week_store)
+    for n, seed, want in ((8, 3, (4, 0, 2)), (12, 4, (8, 4, 0))):
+        spec = parse_spec(
+            {**raw, "n_trials": n, "artifacts_top_k": n, "sampler": {"type": "random", "seed": seed}}
+        )
+        res = run_sweep(spec, **_quiet())
+        ids = _assert_pack_is_the_rebuild(spec, st, res)
+        a = _yaml_artifacts(st, "k_resume")
+        assert (a["packed"], a["retained"], a["rebuilt"]) == want and len(ids) == want[0]

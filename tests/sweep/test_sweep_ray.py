@@ -108,6 +108,8 @@ def test_walk_forward_scores_the_train_winner_on_the_next_days(ray_module, week_
         assert fold == r["fold"]
     assert res.aggregate["oos_net_pnl"] == pytest.approx(sum(r["net_pnl"] for r in rows))
     assert res.aggregate["folds_ok"] == 2
+    # both folds' train trials (5 each, within the top 20) packed from the actors, none run again
+    assert (res.artifacts["packed"], res.artifacts["retained"], res.artifacts["rebuilt"]) == (10, 10, 0)
 
 
 def test_walk_forward_report_heads_with_out_of_sample_and_prints_selection_statistics(
@@ -247,7 +249,8 @@ def test_top_k_artifacts_are_packed_in_one_object_report_reads_them_rerun_rebuil
         "top_k": 4,
         "kept": 4,
         "packed": len(packed),
-        "rebuilt": len(packed),
+        "retained": len(packed),  # the new runs from the actors that computed them
+        "rebuilt": 0,
         "file": str(folder / "kept.parquet"),
     }
 
@@ -491,5 +494,8 @@ def test_two_objectives_put_the_pareto_front_first(ray_module, week_store):
     best |= {min(done, key=lambda t: (t.values[1], t.number)).number}
     want = {run[n] for n in front | best}
     assert set(kept_ids(open_store(week_store), "t_nsga2")) == want and res.artifacts["kept"] == len(want)
+    # the best by each objective come from the actors; the rest of the front is run again
+    held = {run[n] for n in best}
+    assert (res.artifacts["retained"], res.artifacts["rebuilt"]) == (len(held), len(want - held))
     for r in rows:
         assert r["values"] == [r["metrics"]["net_pnl"], r["metrics"]["max_drawdown_frac"]]
