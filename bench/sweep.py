@@ -7,12 +7,13 @@
 Synthesises the month once (kept in --workdir), serves it on 127.0.0.1 and ingests it with Ray into a
 store there. Then, in one local Ray (2 CPUs), for 1 and 2 actors: a warm-up sweep that loads the
 month into each actor's day cache, then --repeat timed EMA-crossover sweeps of --trials trials each
-(a fresh sweep name each time, so nothing is reused). Prints the median trials/s, aggregate engine
-ticks/s, the scaling ratio, the per-trial cost outside the engine split into sampler (ask), storage
-(tell + user attributes) and Ray (round trips not spent in the actor), a single-process Optuna
-ask/tell baseline for SQLite and journal storage, the objects (files) each sweep wrote per 1,000
-trials, and the peak total PSS of this process and every
-process it started (Ray's included). `--year` instead synthesises and ingests 2024 (~144 M ticks) and
+(a fresh sweep name each time, so nothing is reused), then one more untimed sweep that the memory
+sampler watches (it is paused during the timed ones: reading PSS stalls the processes it reads).
+Prints the median trials/s, aggregate engine ticks/s, the scaling ratio, the per-trial cost outside
+the engine split into sampler (ask), storage (tell + user attributes) and Ray (round trips not spent
+in the actor), a single-process Optuna ask/tell baseline for SQLite and journal storage, the objects
+(files) each sweep wrote per 1,000 trials, and the peak total PSS of this process and every process
+it started (Ray's included). `--year` instead synthesises and ingests 2024 (~144 M ticks) and
 reports a 2-actor sweep's time and peak PSS: the year does not fit the actors' day caches
 (`resources.cache_mb`, 512 MB each), so days stream and memory stays bounded.
 """
@@ -169,7 +170,7 @@ def main() -> None:
                 took = time.perf_counter() - t
                 print(f"{actors} actor(s): warm-up (start actors, month into each cache) {took:.1f}s")
                 runs = []
-                for r in range(args.repeat):
+                for r in range(args.repeat + 1):  # the last one only under the memory sampler
                     spec = spec_for(
                         store,
                         f"bench-{actors}-{r}-{tag}",
@@ -184,9 +185,13 @@ def main() -> None:
                         if args.storage == "journal"
                         else f"sqlite:///{workdir}/{spec.name}.db"
                     )
-                    t = time.perf_counter()
-                    res = run_sweep(spec, pool=pool, storage=url, progress=False, echo=lambda _s: None)
-                    wall = time.perf_counter() - t
+                    if r == args.repeat:
+                        run_sweep(spec, pool=pool, storage=url, progress=False, echo=lambda _s: None)
+                        continue
+                    with mem.paused():  # timed without the sampler stalling the processes it reads
+                        t = time.perf_counter()
+                        res = run_sweep(spec, pool=pool, storage=url, progress=False, echo=lambda _s: None)
+                        wall = time.perf_counter() - t
                     s = res.stats
                     # objects the sweep wrote (trial parts, kept.parquet, sweep.yaml, run folders' files)
                     kinds = object_kinds(Path(store) / "runs" / spec.name)
