@@ -78,6 +78,7 @@ class _StandInDispatch:
         self.stats = stats
         self.idle = deque(pool.actors)
         self.inflight: dict = {}
+        self.starting: dict = {}  # stand-ins never die, so none is ever replaced
         self._done: deque = deque()
         self._n = 0
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/engine.py [--ticks 20000000] [--repeat 5] [--batch-ticks 5000000]
     .venv/bin/python bench/engine.py --only batch [--against main] [--k 64] [--repeat 5]
+    .venv/bin/python bench/engine.py --only batch-procs [--procs 2] [--k 64] [--repeat 5]
 
 Prints, per built-in strategy (and a user strategy from `examples/`): first-call cost in a fresh
 process (cold compile, and with the on-disk cache warm); the bare reference loops (EMA crossover,
@@ -13,7 +14,9 @@ batched configs in config-ticks/s. Everything else runs on one thread.
 `--only batch` times the batched EMA-crossover kernel alone (K configs drawn as `bench/sweep.py`'s
 sweep draws them, on its synthetic month of XAU/USD, fed in row-group chunks as a sweep feeds them,
 validation off) against the same kernel as of git revision `--against`, taking turns, and checks
-that both give the same records bit for bit.
+that both give the same records bit for bit. `--only batch-procs` runs this checkout's kernel in one
+process, then in `--procs` processes at once, and prints the throughput ratio: the scaling the
+hardware allows sweep actors, before a driver or Ray shares their cores.
 """
 
 from __future__ import annotations
@@ -257,25 +260,74 @@ def kernel_at(rev: str, where: Path):
     return importlib.import_module(f"{pkg}.batch_nb").batch_ema_cross_nb
 
 
+def sweep_draws(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """K EMA-crossover configs drawn from bench/sweep.py's search space, and their execution."""
+    rng = random.Random(1)
+    draws = [(rng.randrange(100, 2001, 50), rng.randrange(3000, 30001, 500)) for _ in range(k)]
+    sps = np.stack([S.ema_cross_params(f, s) for f, s in draws])
+    eps = np.stack([exec_params(size=1, latency_ms=20, slippage=0.01, taker_per_unit=0.02)] * k)
+    return sps, eps
+
+
+def month_pass(kernel, sps, eps, ts, bid, ask, chunk: int = 131_072):
+    """One pass of the batch over the month in store-row-group chunks, as a sweep feeds it: (s, results).
+    Record buffers as sweeps size them; no tick check (not the kernel's work)."""
+    batch = BatchRun(BUILTINS["ema_cross"], sps, eps, validate=False)
+    if kernel is not None:
+        batch._kernel = kernel  # the kernel under test in place of this checkout's
+    t = time.perf_counter()
+    for a in range(0, ts.size, chunk):
+        batch.feed(ts[a : a + chunk], bid[a : a + chunk], ask[a : a + chunk])
+    return time.perf_counter() - t, batch.finish()
+
+
+def batch_procs(procs: int, repeat: int, k: int) -> None:
+    """The batched kernel in one process, then in `procs` processes at once (no Ray, no driver): how
+    far this machine lets sweep actors scale before anything of hft's shares their cores."""
+    cmd = [sys.executable, __file__, "--only", "batch-worker", "--k", str(k), "--repeat", str(repeat)]
+    took = {}
+    for n in (1, procs):
+        workers = [
+            subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(n)
+        ]
+        for w in workers:  # each synthesised the month and compiled: start them together
+            if w.stdout.readline().strip() != "ready":
+                sys.exit("bench/engine.py: a batch worker did not start")
+        for w in workers:
+            w.stdin.write("go\n")
+            w.stdin.flush()
+        took[n] = [float(w.stdout.readline()) for w in workers]
+        for w in workers:
+            w.wait()
+    one, many = took[1][0], statistics.mean(took[procs])
+    print(f"\nbatched ema_cross kernel, K={k} sweep draws, the month, median of {repeat} passes per process")
+    print(f"  1 process:          {one:.3f} s a pass")
+    print(f"  {procs} processes at once: {', '.join(f'{t:.3f}' for t in took[procs])} s a pass")
+    print(f"  throughput {procs} vs 1: {procs * one / many:.2f}x")
+
+
+def batch_worker(repeat: int, k: int) -> None:
+    from hft.engine.runners_nb import BATCH
+
+    ts, bid, ask = month_of_ticks()
+    sps, eps = sweep_draws(k)
+    kernel = BATCH[BUILTINS["ema_cross"].signal]
+    month_pass(kernel, sps[:2], eps[:2], ts[:20_000], bid[:20_000], ask[:20_000])  # compile / load
+    print("ready", flush=True)
+    sys.stdin.readline()
+    times = [month_pass(kernel, sps, eps, ts, bid, ask)[0] for _ in range(repeat)]
+    print(statistics.median(times), flush=True)
+
+
 def batch_kernel(repeat: int, k: int, against: str) -> None:
     from hft.engine.runners_nb import BATCH
 
     ts, bid, ask = month_of_ticks()
     n = ts.size
-    rng = random.Random(1)  # bench/sweep.py's search space, drawn at random
-    draws = [(rng.randrange(100, 2001, 50), rng.randrange(3000, 30001, 500)) for _ in range(k)]
-    sps = np.stack([S.ema_cross_params(f, s) for f, s in draws])
-    eps = np.stack([exec_params(size=1, latency_ms=20, slippage=0.01, taker_per_unit=0.02)] * k)
-    chunk = 131_072  # a store row group, as a sweep feeds the month
+    sps, eps = sweep_draws(k)
 
     def run(kernel):
-        # record buffers as sweeps size them; no tick check (not the kernel's work)
-        batch = BatchRun(BUILTINS["ema_cross"], sps, eps, validate=False)
-        batch._kernel = kernel  # the kernel under test in place of this checkout's
-        t = time.perf_counter()
-        for a in range(0, n, chunk):
-            batch.feed(ts[a : a + chunk], bid[a : a + chunk], ask[a : a + chunk])
-        return time.perf_counter() - t, batch.finish()
+        return month_pass(kernel, sps, eps, ts, bid, ask)
 
     with tempfile.TemporaryDirectory() as where:
         kernels = {
@@ -425,9 +477,11 @@ def main() -> None:
     ap.add_argument("--skip-compile", action="store_true")
     ap.add_argument(
         "--only",
-        choices=["memory", "user", "batch"],
-        help="only the in-memory built-ins / user strategies / the batched EMA kernel against --against",
+        choices=["memory", "user", "batch", "batch-procs", "batch-worker"],
+        help="only the in-memory built-ins / user strategies / the batched EMA kernel against --against"
+        " / that kernel in 1 and in --procs processes at once",
     )
+    ap.add_argument("--procs", type=int, default=2, help="processes at once (--only batch-procs)")
     ap.add_argument(
         "--against", default="main", help="git revision whose batched EMA kernel --only batch times"
     )
@@ -435,6 +489,12 @@ def main() -> None:
     args = ap.parse_args()
     if args.only == "batch":
         batch_kernel(args.repeat, args.k, args.against)
+        return
+    if args.only == "batch-procs":
+        batch_procs(args.procs, args.repeat, args.k)
+        return
+    if args.only == "batch-worker":
+        batch_worker(args.repeat, args.k)
         return
     if args.only:
         ts, bid, ask = synthetic_xauusd(args.ticks)

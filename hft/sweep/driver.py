@@ -101,6 +101,7 @@ class Dispatch(Protocol):
 
     idle: deque
     inflight: dict
+    starting: dict
 
     def behind(self) -> int: ...
     def send(self, job: _Job) -> None: ...
@@ -109,8 +110,17 @@ class Dispatch(Protocol):
     def release(self, job: _Job) -> None: ...
 
 
+_START_TOGETHER_S = 10.0  # how long a new pool's first actors wait for the rest before work starts
+
+
 class _Dispatch:
     """Ray actors: idle ones, calls in flight, and dead actors replaced.
+
+    An actor is idle only once it has started (answered a ping): one that finds no room on the cluster
+    (more actors than CPUs without an autoscaler, or a replacement whose CPUs went with a lost node)
+    would hold any batch sent to it for ever, while the actors running could take it. If no actor
+    runs and none starts within `Resources.start_timeout_s`, the sweep stops with an error naming
+    what an actor needs.
 
     An actor running one whole batch (not stepped) can take a second, queued behind it: Ray runs an
     actor's calls in order, so the second starts the moment the first ends. When an actor dies, each
@@ -120,10 +130,20 @@ class _Dispatch:
 
     def __init__(self, pool: ActorPool, stats: SweepStats) -> None:
         self.pool, self.stats = pool, stats
-        self.idle = deque(pool.actors)
+        self.idle = deque(a for a in pool.actors if a in pool.ready)
         self.inflight: dict[Any, _Job] = {}
+        # ping ref -> an actor not known to have started
+        self.starting: dict[Any, Any] = {a.pid.remote(): a for a in pool.actors if a not in pool.ready}
+        self._failed_starts = 0
         self._jobs: dict[Any, list[_Job]] = {}  # live actor -> its jobs not released yet, in order sent
         self._dead: set[Any] = set()  # actors replaced: their other calls fail (or end) on their own
+        if self.starting:  # a new pool: its actors start together, so the first batches spread over all
+            import ray
+
+            wait_s = min(_START_TOGETHER_S, pool.resources.start_timeout_s)
+            ready, _ = ray.wait(list(self.starting), num_returns=len(self.starting), timeout=wait_s)
+            for ref in ready:
+                self._started(ref)
 
     def behind(self) -> int:
         """Actors that can take one more whole batch now, queued behind the one they run."""
@@ -150,12 +170,20 @@ class _Dispatch:
 
     def wait(self, block: bool = True) -> tuple[_Job, StepReport | None, str | None] | None:
         """The next finished call: (job, report, None), or (job, None, reason) when its actor died;
-        None when `block` is false and no call has finished."""
+        None when no call has finished: `block` is false, or an actor started (it is idle now)."""
         import ray
         from ray.exceptions import RayActorError, RayTaskError
 
-        ready, _ = ray.wait(list(self.inflight), num_returns=1, timeout=None if block else 0)
+        timeout = None if block else 0
+        if block and not self.inflight:  # only actors starting to wait for: not for ever
+            timeout = self.pool.resources.start_timeout_s
+        ready, _ = ray.wait([*self.inflight, *self.starting], num_returns=1, timeout=timeout)
         if not ready:
+            if block:
+                self._none_started()
+            return None
+        if ready[0] in self.starting:
+            self._started(ready[0])
             return None
         job = self.inflight.pop(ready[0])
         try:
@@ -166,7 +194,7 @@ class _Dispatch:
                 self._dead.add(dead)
                 self._jobs.pop(dead, None)
                 self.stats.actor_deaths += 1
-                self.idle.append(self.pool.replace(dead))
+                self._replace(dead)
             return job, None, f"actor died: {str(exc).splitlines()[0][:300]}"
         except RayTaskError as exc:  # a bug, not bad input: fail the batch's trials, do not retry
             self._started_next(job)
@@ -182,6 +210,41 @@ class _Dispatch:
         if rep.done:
             self._started_next(job)
         return job, rep, None
+
+    def _replace(self, dead) -> None:
+        new = self.pool.replace(dead)
+        self.starting[new.pid.remote()] = new
+
+    def _started(self, ref) -> None:
+        """An actor answered its ping (idle now), or died before it could (replaced)."""
+        import ray
+        from ray.exceptions import RayError
+
+        actor = self.starting.pop(ref)
+        try:
+            ray.get(ref)
+        except RayError as exc:  # it died, or could not be created (runtime env, import)
+            self.stats.actor_deaths += 1
+            self._failed_starts += 1
+            if self._failed_starts > 3:  # e.g. a strategy module an actor cannot import
+                raise SweepError(
+                    f"sweep: {self._failed_starts} actors in a row died as they started: "
+                    f"{str(exc).splitlines()[0][:300]}"
+                ) from exc
+            self._replace(actor)
+            return
+        self._failed_starts = 0
+        self.pool.ready.add(actor)
+        self.idle.append(actor)
+
+    def _none_started(self) -> None:
+        r = self.pool.resources
+        need = f"{r.cpus_per_actor:g} CPU" + (f" and {r.memory_mb} MB" if r.memory_mb else "")
+        raise SweepError(
+            f"sweep: no actor is running and none of the {len(self.starting)} waited for has started in "
+            f"{r.start_timeout_s:g} s: the cluster has no room for an actor ({need} each); add nodes "
+            "(or lower resources.actors / cpus_per_actor), then rerun to resume"
+        )
 
     def _started_next(self, job: _Job) -> None:
         """The batch queued behind `job` on its actor runs now (its round trip is timed from here)."""
@@ -417,7 +480,7 @@ def optimise(
                     ready = fill(disp.behind())
                 for job in ready:
                     disp.send(job)
-            if not disp.inflight:
+            if not disp.inflight and not (disp.starting and (retry or remaining > 0)):
                 break
             got = disp.wait()
     finally:
@@ -470,7 +533,10 @@ def run_requests(
         while todo or disp.inflight:
             while disp.idle and todo:
                 disp.send(todo.popleft())
-            job, rep, died = disp.wait()
+            got = disp.wait()
+            if got is None:  # an actor started: it takes the next batch
+                continue
+            job, rep, died = got
             if died is not None or rep is None:
                 job.attempts += 1
                 if died is not None and job.attempts <= max_retries:

@@ -92,7 +92,8 @@ def collect_retained(
 
     wanted = {r["run_id"]: (r["trial"], r.get("created")) for r in rows}
     out: dict[str, pa.Table] = {}
-    for ref in [a.take_retained.remote(windows, wanted) for a in pool.actors]:
+    started = [a for a in pool.actors if a in pool.ready]  # one that never started ran no trial
+    for ref in [a.take_retained.remote(windows, wanted) for a in started]:
         try:
             got = ray.get(ref, timeout=_TAKE_S)
         except ray.exceptions.RayError:  # GetTimeoutError is one

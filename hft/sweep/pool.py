@@ -47,6 +47,7 @@ class ActorPool:
         self.size = size or pool_size(resources)
         self.actors: list[Any] = [self._spawn() for _ in range(self.size)]
         self.replaced = 0
+        self.ready: set[Any] = set()  # actors known to have started (see hft.sweep.driver._Dispatch)
 
     def _spawn(self):
         return self._cls.remote(self.resources.cache_mb)
@@ -69,6 +70,7 @@ class ActorPool:
             ray.kill(dead, no_restart=True)
         self.actors[i] = self._spawn()
         self.replaced += 1
+        self.ready.discard(dead)
         return self.actors[i]
 
     def pids(self) -> list[int]:
@@ -88,3 +90,4 @@ class ActorPool:
             with contextlib.suppress(Exception):
                 ray.kill(a, no_restart=True)
         self.actors = []
+        self.ready = set()

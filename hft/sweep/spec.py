@@ -199,6 +199,12 @@ class Resources(_Model):
     object_store_mb: int = Field(default=256, ge=64, description="object store of a locally started Ray")
     batch: int = Field(default=8, ge=1, le=1024, description="trials sent to an actor at once")
     max_retries: int = Field(default=1, ge=0, le=10, description="re-runs of a trial whose actor died")
+    start_timeout_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="with no actor running, how long the sweep waits for its actors (or those replacing "
+        "dead ones) to start, e.g. while an autoscaler adds a node, before it stops with an error",
+    )
 
     @field_validator("cpus_per_actor")
     @classmethod

@@ -1,9 +1,12 @@
 """Ingest → sweep → report through a real two-node Ray cluster with a moto S3 store; then the same
-sweep loses its worker node halfway and still finishes on the head node with no trial lost."""
+sweep loses its worker node halfway and still finishes on the head node with no trial lost; a sweep
+on a cluster with no room for its actors stops with an error instead of waiting for ever."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import time
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from hft.store import open_store
 from hft.store.kept import kept_ids
 from hft.store.ticks import write_day
 from hft.sweep import parse_spec, run_sweep
+from tests.sweep.gated_strategy import held
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +31,7 @@ START, END = date(2024, 4, 1), date(2024, 4, 2)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _spec(name: str, store: str, feed_url: str | None = None, actors: int = 2):
+def _spec(name: str, store: str, feed_url: str | None = None, actors: int = 2, **resources):
     return parse_spec(
         {
             "name": name,
@@ -41,7 +45,7 @@ def _spec(name: str, store: str, feed_url: str | None = None, actors: int = 2):
             "sampler": {"type": "grid"},
             "objectives": [{"metric": "net_pnl", "direction": "maximize"}],
             "n_trials": 6,
-            "resources": {"actors": actors, "batch": 1, "object_store_mb": 128},
+            "resources": {"actors": actors, "batch": 1, "object_store_mb": 128, **resources},
         },
         "test spec",
     )
@@ -182,24 +186,100 @@ def test_a_user_strategy_file_reaches_actors_on_both_nodes_without_its_file(two_
     assert max(r["trades"] for r in rows.values()) > 5
 
 
+@pytest.mark.timeout(300, method="thread")  # a batch handed to an actor that cannot start hangs
 def test_losing_the_worker_node_mid_sweep_loses_no_trial(two_nodes, feed, s3_store, tmp_path):
+    """Both actors hold a trial at a gate (tests/sweep/gated_strategy.py, shipped as a user file) when
+    the worker node is killed: its trials come back and run on the head, beside the actor started in
+    place of the dead one, which never starts (the head's one CPU is the survivor's), so is never
+    handed a batch."""
+    import threading
+
+    import psutil
+
     url, opts = s3_store
-    killed = []
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    (gate / "hold").write_text("0")
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    src = (ROOT / "tests" / "sweep" / "gated_strategy.py").read_text()
+    (folder / "node_gated.py").write_text(src.replace('"gated_ema"', '"node_gated"'))
+    raw = _spec("lose_a_node", url, feed.url).model_dump(mode="json", exclude_unset=True)
+    module = str(folder / "node_gated.py")
+    raw["strategy"] = {"name": "node_gated", "module": module, "params": {"gate": str(gate)}}
+    spec = parse_spec(raw, "test spec")
+    seen: list[tuple[int, int, int]] = []
+    out: dict = {}
 
-    def kill_worker_once(stats, pool) -> None:
-        if not killed and stats.trials >= 2:
-            two_nodes.started[1].kill()  # the worker node's raylet and everything on it
-            killed.append(stats.trials)
+    def sweep() -> None:
+        try:
+            out["result"] = run_sweep(
+                spec,
+                storage_options=opts,
+                storage=f"sqlite:///{tmp_path / 'optuna.db'}",
+                address=two_nodes.address,
+                progress=False,
+                echo=lambda _: None,
+                callback=lambda stats, pool: seen.append(
+                    (stats.actor_deaths, pool.replaced, len(pool.actors) - len(pool.ready))
+                ),
+            )
+        except BaseException as exc:  # re-raised below, in the test's thread
+            out["error"] = exc
 
-    result = run_sweep(
-        _spec("lose_a_node", url, feed.url),
-        storage_options=opts,
-        storage=f"sqlite:///{tmp_path / 'optuna.db'}",
-        address=two_nodes.address,
-        progress=False,
-        echo=lambda _: None,
-        callback=kill_worker_once,
-    )
-    assert killed, "the worker node was never killed"
-    trials = _trials(result)
-    assert len(trials) == 6  # every grid point completed despite the lost node
+    driver = threading.Thread(target=sweep, daemon=True)
+    driver.start()
+    worker_root = two_nodes.started[1].proc.pid
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len({pid for pid, *_ in held(gate)}) < 2:
+        time.sleep(0.1)
+    pids = {pid for pid, *_ in held(gate)}
+    assert len(pids) == 2, f"both actors should hold a trial at the gate: {held(gate)}"
+    on_worker = [p for p in pids if worker_root in {a.pid for a in psutil.Process(p).parents()}]
+    assert len(on_worker) == 1, "one actor runs on each node"
+    # the node is lost with everything on it, mid-trial: its `ray start` group, and its workers (Ray
+    # puts those in groups of their own; an orphaned actor would still answer its caller directly)
+    on_node = psutil.Process(worker_root).children(recursive=True)
+    two_nodes.started[1].kill()
+    for proc in on_node:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    (gate / "hold").unlink()
+    driver.join(120)
+    assert not driver.is_alive(), "the sweep hung after losing a node"
+    if "error" in out:
+        raise out["error"]
+    deaths, replaced, unstarted = seen[-1]
+    assert deaths >= 1 and replaced >= 1 and unstarted == 1, seen
+    trials = _trials(out["result"])
+    assert len(trials) == 6  # every grid point completed despite the lost node, each once
+
+
+@pytest.mark.timeout(300, method="thread")
+def test_a_sweep_with_no_room_for_any_actor_stops_with_an_error_naming_what_it_needs(two_nodes, tmp_path):
+    """Every CPU of the cluster is held by someone else: the sweep's actors cannot start, and instead
+    of waiting for ever on batches sent to them the sweep stops after `start_timeout_s`."""
+    import ray
+
+    from hft.errors import SweepError
+
+    store = str(tmp_path / "store")
+    for day in (START, END):
+        write_day(store, "XAUUSD", day, synth_day("XAUUSD", day, seed=3, activity=0.05))
+
+    @ray.remote(num_cpus=1)
+    class Blocker:
+        def ping(self) -> int:
+            return 1
+
+    blockers = [Blocker.options(resources={f"node{i}": 1}).remote() for i in range(2)]
+    try:
+        ray.wait([b.ping.remote() for b in blockers], num_returns=2, timeout=30)  # (a lost node's never)
+        assert ray.available_resources().get("CPU", 0) == 0
+        spec = _spec("no_room", store, start_timeout_s=3)
+        url = f"sqlite:///{tmp_path / 'optuna.db'}"
+        with pytest.raises(SweepError, match=r"none of the 2 waited for has started in 3 s.*\(1 CPU each\)"):
+            run_sweep(spec, storage=url, progress=False, echo=lambda _: None)
+    finally:
+        for b in blockers:
+            ray.kill(b)
