@@ -335,9 +335,7 @@ def batch_kernel(repeat: int, k: int, against: str) -> None:
             "this checkout": BATCH[BUILTINS["ema_cross"].signal],
         }
         for kernel in kernels.values():  # compile (or load the cache) outside the timings
-            b = BatchRun(BUILTINS["ema_cross"], sps[:2], eps[:2])
-            b._kernel = kernel
-            b.feed(ts[:20_000], bid[:20_000], ask[:20_000])
+            month_pass(kernel, sps[:2], eps[:2], ts[:20_000], bid[:20_000], ask[:20_000])
         times: dict[str, list[float]] = {label: [] for label in kernels}
         results = {}
         for _ in range(repeat):  # taking turns, so a busy spell on a shared machine hits both

@@ -67,6 +67,18 @@ def _trials(result) -> dict[tuple, float]:
     return by_params
 
 
+def _sweep_on(cluster, spec, tmp_path, db: str = "optuna.db", **kw):
+    """`run_sweep` of `spec` on `cluster`, quietly, its study in a SQLite file under `tmp_path`."""
+    return run_sweep(
+        spec,
+        storage=f"sqlite:///{tmp_path / db}",
+        address=cluster.address,
+        progress=False,
+        echo=lambda _: None,
+        **kw,
+    )
+
+
 def _rows_by_trial(fs, pattern: str) -> dict[int, dict]:
     """The sweep's trial dataset (runs/{sweep}/trials/*.parquet) keyed by trial number; a trial in two
     rows (computed twice, or two parts claiming it) fails here instead of collapsing into one key."""
@@ -79,14 +91,7 @@ def _rows_by_trial(fs, pattern: str) -> dict[int, dict]:
 def test_ingest_sweep_report_across_two_nodes(two_nodes, feed, s3_store, tmp_path):
     url, opts = s3_store
     spec = _spec("two_nodes", url, feed.url)  # the sweep ingests the missing days first
-    result = run_sweep(
-        spec,
-        storage_options=opts,
-        storage=f"sqlite:///{tmp_path / 'optuna.db'}",
-        address=two_nodes.address,
-        progress=False,
-        echo=lambda _: None,
-    )
+    result = _sweep_on(two_nodes, spec, tmp_path, storage_options=opts)
     trials = _trials(result)
     assert len(trials) == 6
 
@@ -115,12 +120,8 @@ def test_ingest_sweep_report_across_two_nodes(two_nodes, feed, s3_store, tmp_pat
 
     # topology consistency (same engine both sides): one node (one actor) gives the same result per
     # grid point; trials keyed by number on each side, matched by their parameters
-    single = run_sweep(
-        _spec("one_node", str(tmp_path / "store"), feed.url, actors=1),
-        storage=f"sqlite:///{tmp_path / 'optuna1.db'}",
-        address=two_nodes.address,
-        progress=False,
-        echo=lambda _: None,
+    single = _sweep_on(
+        two_nodes, _spec("one_node", str(tmp_path / "store"), feed.url, actors=1), tmp_path, "optuna1.db"
     )
     assert _trials(single) == pytest.approx(trials)
     one = _rows_by_trial(
@@ -164,14 +165,7 @@ def test_a_user_strategy_file_reaches_actors_on_both_nodes_without_its_file(two_
         "test spec",
     )  # the driver imports the file here
     shutil.rmtree(folder)  # (each node works in its own temp folder, hft.localcluster)
-    run_sweep(
-        spec,
-        storage_options=opts,
-        storage=f"sqlite:///{tmp_path / 'optuna.db'}",
-        address=two_nodes.address,
-        progress=False,
-        echo=lambda _: None,
-    )
+    _sweep_on(two_nodes, spec, tmp_path, storage_options=opts)
     assert not folder.exists()
     st = open_store(url, opts)
     rows = _rows_by_trial(st.fs, st.path("runs", "user_code", "trials", "*.parquet"))
@@ -213,13 +207,11 @@ def test_losing_the_worker_node_mid_sweep_loses_no_trial(two_nodes, feed, s3_sto
 
     def sweep() -> None:
         try:
-            out["result"] = run_sweep(
+            out["result"] = _sweep_on(
+                two_nodes,
                 spec,
+                tmp_path,
                 storage_options=opts,
-                storage=f"sqlite:///{tmp_path / 'optuna.db'}",
-                address=two_nodes.address,
-                progress=False,
-                echo=lambda _: None,
                 callback=lambda stats, pool: seen.append(
                     (stats.actor_deaths, pool.replaced, len(pool.actors) - len(pool.ready))
                 ),
@@ -277,9 +269,8 @@ def test_a_sweep_with_no_room_for_any_actor_stops_with_an_error_naming_what_it_n
         ray.wait([b.ping.remote() for b in blockers], num_returns=2, timeout=30)  # (a lost node's never)
         assert ray.available_resources().get("CPU", 0) == 0
         spec = _spec("no_room", store, start_timeout_s=3)
-        url = f"sqlite:///{tmp_path / 'optuna.db'}"
         with pytest.raises(SweepError, match=r"none of the 2 waited for has started in 3 s.*\(1 CPU each\)"):
-            run_sweep(spec, storage=url, progress=False, echo=lambda _: None)
+            _sweep_on(two_nodes, spec, tmp_path)
     finally:
         for b in blockers:
             ray.kill(b)
