@@ -28,6 +28,7 @@ non-normal i.i.d. returns; Bailey & López de Prado (2012) "The Sharpe Ratio Eff
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -392,17 +393,32 @@ def _partitions(s: int, rng: np.random.Generator, cap: int) -> np.ndarray:
         idx = sorted(chosen)
         idx += [tuple(sorted(set(range(s)) - set(c))) for c in idx]
     mask = np.zeros((len(idx), s), dtype=bool)
-    for r, c in enumerate(idx):
-        mask[r, list(c)] = True
+    mask[np.repeat(np.arange(len(idx)), half), np.asarray(idx, dtype=np.intp).ravel()] = True
     return mask
 
 
 def _mirror_pairs(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows of the splits holding block 0, and for every row the row of its mirror (the complement;
     `_partitions` always draws both)."""
-    row = {m.tobytes(): i for i, m in enumerate(masks)}
-    mirror = np.array([row[(~m).tobytes()] for m in masks], dtype=np.intp)
+    if masks.shape[1] > 62:  # no int64 code per split: match rows by their bytes
+        row = {m.tobytes(): i for i, m in enumerate(masks)}
+        return np.flatnonzero(masks[:, 0]), np.array([row[(~m).tobytes()] for m in masks], dtype=np.intp)
+    code = masks.astype(np.int64) @ (np.int64(1) << np.arange(masks.shape[1], dtype=np.int64))
+    order = np.argsort(code, kind="stable")
+    full = (np.int64(1) << masks.shape[1]) - 1
+    mirror = order[np.searchsorted(code, full ^ code, sorter=order)]
     return np.flatnonzero(masks[:, 0]), mirror
+
+
+@functools.lru_cache(maxsize=8)
+def _split_plan(s: int, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Masks, rows holding block 0 and mirrors for S blocks within `cap`: the same for every call
+    (the sampled subset is drawn from a fresh PBO_SEED generator), so built once per process."""
+    masks = _partitions(s, np.random.default_rng(PBO_SEED), cap)
+    first, mirror = _mirror_pairs(masks)
+    for a in (masks, first, mirror):
+        a.setflags(write=False)
+    return masks, first, mirror
 
 
 def _best_logits(ins: np.ndarray, oos: np.ndarray, n: int) -> np.ndarray:
@@ -471,8 +487,7 @@ def pbo_cscv(
     tot, tot_sq = sums.sum(axis=0), sqs.sum(axis=0)
     chunk = chunk or int(min(256, max(1, PBO_CHUNK_CELLS // n)))
     cap = max(PBO_MIN_PARTITIONS, PBO_CELLS // n)
-    masks = _partitions(n_splits, np.random.default_rng(PBO_SEED), cap)
-    first, mirror = _mirror_pairs(masks)
+    masks, first, mirror = _split_plan(n_splits, cap)
     half_days = block * (n_splits // 2)
     logits = np.empty(masks.shape[0])
     for lo in range(0, first.size, chunk):

@@ -329,10 +329,15 @@ def scan_runs(
     """
     st = _resolve_root(url, storage_options)
     root = st.root.rstrip("/")
-    try:
-        listing = st.fs.find(root, withdirs=False)
-    except OSError as exc:
-        raise StoreError(f"cannot list {st.uri()}: {exc}") from exc
+    # with `groups`, only their folders are listed: the store's other sweeps cost nothing
+    plain = [g for g in dict.fromkeys(groups or ()) if g and g not in (".", "..") and "/" not in g]
+    tops = [root] if groups is None else [f"{root}/{g}" for g in plain]  # others: missing below
+    listing: list[str] = []
+    for top in tops:
+        try:
+            listing += st.fs.find(top, withdirs=False)
+        except OSError as exc:
+            raise StoreError(f"cannot list {st.uri(top[len(root) :].lstrip('/'))}: {exc}") from exc
     folders: dict[str, set[str]] = {}
     walkforward: list[str] = []
     optuna_files: list[str] = []

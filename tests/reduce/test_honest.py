@@ -287,6 +287,17 @@ def test_pbo_samples_symmetric_pairs_when_huge(monkeypatch):
     rows = {tuple(r) for r in masks.tolist()}
     assert len(rows) == 1000 and (masks.sum(axis=1) == 8).all()
     assert all(tuple(not v for v in r) in rows for r in rows)  # every split's mirror is there
+    for s in (
+        4,
+        16,
+        64,
+    ):  # exact, sampled, past int64 codes: each row's mirror row is its complement, and first = block 0
+        first, mirror = honest._mirror_pairs(masks := honest._partitions(s, np.random.default_rng(0), 1000))
+        assert (masks[mirror] == ~masks).all() and (mirror[mirror] == np.arange(len(masks))).all()
+        assert first.tolist() == [i for i, r in enumerate(masks.tolist()) if r[0]]
+    # built once per (S, cap) and frozen: a kernel writing into it would change every later PBO
+    plan = honest._split_plan(16, 1000)
+    assert plan is honest._split_plan(16, 1000) and not plan[0].flags.writeable
 
 
 @pytest.mark.parametrize(

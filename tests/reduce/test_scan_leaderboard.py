@@ -73,6 +73,32 @@ def test_group_pruning_and_unknown_group(runs_dir):
         scan_runs(root, groups=["nope"])
 
 
+def test_group_scan_lists_only_that_groups_folder(runs_dir, monkeypatch):
+    """A sweep scans its own group several times: the store's other sweeps must not be listed (their
+    number grows with the store, the sweep's work does not), and no group name reaches outside."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    root, rows = runs_dir
+    listed: list[str] = []
+    find = LocalFileSystem.find
+
+    def spy(self, path, *args, **kwargs):
+        listed.append(str(path).rstrip("/"))
+        return find(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(LocalFileSystem, "find", spy)
+    scan = scan_runs(root, groups=["g1", "g1"])
+    assert listed == [f"{root}/g1"]
+    assert len(scan.summaries) == sum(r["group"] == "g1" for r in rows) > 0
+    listed.clear()
+    for bad in ("..", "../runs/g1", "g1/..", "."):
+        with pytest.raises(ConfigError, match="--group: no runs for"):
+            scan_runs(root, groups=[bad])
+    assert listed == []
+    scan_runs(root)  # no groups: the whole runs folder, once
+    assert listed == [root]
+
+
 def test_bad_metric_and_missing_folder_are_named(runs_dir, tmp_path):
     scan = scan_runs(runs_dir[0])
     with pytest.raises(ConfigError, match=r"--by 'shrape'.*sharpe"):

@@ -187,7 +187,10 @@ def test_runs_of_replaced_actors_are_run_again_and_packed_the_same(ray_module, w
     ids = _assert_pack_is_the_rebuild(spec, st, res)
     a = _yaml_artifacts(st, "k_dead")
     assert a["packed"] == len(ids) == a["retained"] + a["rebuilt"] and len(ids) >= 6
-    assert a["rebuilt"] == lost[0] and a["retained"] >= 1
+    # lost[0] trials were told before the kill; a batch that had finished but was not told yet is
+    # lost with its actor too (its result is in the driver's object store, its held runs are gone):
+    # so at least lost[0] are run again, and the replacements hand over the rest
+    assert a["rebuilt"] >= lost[0] and a["retained"] >= 1
 
 
 def test_a_resumed_sweep_packs_old_runs_from_the_pack_or_runs_them_again(ray_module, week_store):
