@@ -109,8 +109,8 @@ def run_demo(workdir: Path, *, days: int = 7, seed: int = 7, n_trials: int = 16)
             )
             pool = ActorPool(specs[0].resources)  # one pool for both: each actor reads a day once
             typer.echo(
-                "sweep: actors started; each compiles the engine's kernels on its first trial (one-time, "
-                "cached on disk) and warms its tick cache"
+                f"sweep: {len(pool.actors)} actor(s) starting; each compiles the engine's kernels on its "
+                "first trial (one-time, cached on disk) and warms its tick cache"
             )
             results = []
             try:

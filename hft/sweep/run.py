@@ -190,8 +190,8 @@ def run_sweep(
                 pool = ActorPool(spec.resources)
                 stack.callback(pool.close)
                 echo(
-                    f"sweep {spec.name}: actors started; each compiles the engine's kernels on its first "
-                    "trial (one-time, cached on disk) and warms its tick cache"
+                    f"sweep {spec.name}: {len(pool.actors)} actor(s) starting; each compiles the engine's "
+                    "kernels on its first trial (one-time, cached on disk) and warms its tick cache"
                 )
             return pool
 

@@ -226,6 +226,7 @@ def test_a_finished_walk_forward_sweep_reruns_without_ray_and_prints_the_same_ta
     first = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["sweep", str(spec_path), "--quiet"])
     assert first.exit_code == 0, first.output
     assert "compiles the engine's kernels on its first trial (one-time, cached on disk)" in first.stdout
+    assert "t_wfdone: 2 actor(s) starting;" in first.stdout  # not "started": none has yet
     folds = Path(week_store, "runs/t_wfdone/walkforward.parquet")
     written = folds.read_bytes()
 
