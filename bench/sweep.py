@@ -184,7 +184,9 @@ def main() -> None:
             reads = {n: sum(st["reads"] for st in pool.stats()) for n, pool in pools.items()}
             pools.pop(1).close()
             with PeakPSS() as mem:  # the sampler watches one more 2-actor sweep, untimed
-                spec = spec_for(store, f"bench-2-mem-{tag}", args.trials, args.batch, 2, args.sampler)
+                spec = spec_for(
+                    store, f"bench-2-mem-{tag}", args.trials, args.batch, 2, args.sampler, top_k=args.top_k
+                )
                 _sweep(spec, pools[2], _storage(workdir, spec, args.storage))
         finally:
             for pool in pools.values():
