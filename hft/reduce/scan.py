@@ -329,15 +329,19 @@ def scan_runs(
     """
     st = _resolve_root(url, storage_options)
     root = st.root.rstrip("/")
-    # with `groups`, only their folders are listed: the store's other sweeps cost nothing
-    plain = [g for g in dict.fromkeys(groups or ()) if g and g not in (".", "..") and "/" not in g]
-    tops = [root] if groups is None else [f"{root}/{g}" for g in plain]  # others: missing below
+    # with `groups`, only their folders are listed (the store's other sweeps cost nothing); a name
+    # that is not one folder is never listed and is reported missing below
+    tops = (
+        [()]
+        if groups is None
+        else [(g,) for g in dict.fromkeys(groups) if g not in ("", ".", "..") and "/" not in g]
+    )
     listing: list[str] = []
     for top in tops:
         try:
-            listing += st.fs.find(top, withdirs=False)
+            listing += st.fs.find(st.path(*top), withdirs=False)
         except OSError as exc:
-            raise StoreError(f"cannot list {st.uri(top[len(root) :].lstrip('/'))}: {exc}") from exc
+            raise StoreError(f"cannot list {st.uri(*top)}: {exc}") from exc
     folders: dict[str, set[str]] = {}
     walkforward: list[str] = []
     optuna_files: list[str] = []
@@ -349,8 +353,6 @@ def scan_runs(
         name = posixpath.basename(rel)
         if name.startswith("."):
             continue  # temp files of in-flight atomic writes
-        if groups is not None and rel.split("/", 1)[0] not in set(groups):
-            continue
         if f"/{TRIALS_DIR}/" in f"/{rel}" and name.startswith("part-") and name.endswith(".parquet"):
             parts.setdefault(rel.split("/", 1)[0], []).append(st.uri(rel))
         elif name in RUN_ARTIFACTS:

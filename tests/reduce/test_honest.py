@@ -287,11 +287,8 @@ def test_pbo_samples_symmetric_pairs_when_huge(monkeypatch):
     rows = {tuple(r) for r in masks.tolist()}
     assert len(rows) == 1000 and (masks.sum(axis=1) == 8).all()
     assert all(tuple(not v for v in r) in rows for r in rows)  # every split's mirror is there
-    for s in (
-        4,
-        16,
-        64,
-    ):  # exact, sampled, past int64 codes: each row's mirror row is its complement, and first = block 0
+    # exact, sampled, past int64 codes: each row's mirror row is its complement, and first = block 0
+    for s in (4, 16, 64):
         first, mirror = honest._mirror_pairs(masks := honest._partitions(s, np.random.default_rng(0), 1000))
         assert (masks[mirror] == ~masks).all() and (mirror[mirror] == np.arange(len(masks))).all()
         assert first.tolist() == [i for i, r in enumerate(masks.tolist()) if r[0]]
